@@ -1,0 +1,178 @@
+/*  gw_http: libmicrohttpd wiring for the gateway.
+ *
+ *  Design: MHD's epoll mode with a small thread pool (measured fastest here, see
+ *  shared/reference/machine-probe.md §5). The access handler is two-phase: the first call
+ *  for a request only allocates its state, later calls collect the body up to max_body,
+ *  and the last one routes; answering on the first call would turn off keep-alive.
+ *  The listening socket sets SO_REUSEPORT so several gateway replicas share one port and
+ *  the kernel spreads connections over them.
+ *
+ *  Limits, each with its own answer: body > max_body -> 413 (JSON); connections beyond
+ *  max_connections are refused by MHD; an idle or slow connection is closed after
+ *  timeout_s; request headers beyond MHD's per-connection memory (32 KiB here) -> 431
+ *  from MHD itself.
+ */
+#include "gw_http.h"
+#include "orr_log.h"
+#include "orr_util.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define GW_CONNECTION_MEMORY (32 * 1024)
+
+struct gw_http_t {
+    gw_http_opts_t opts;
+    char *base_url;
+    struct MHD_Daemon *daemon;
+    gw_route_fn *route;
+    void *ctx;
+};
+
+typedef struct {
+    char *body;
+    size_t len;
+    bool too_large;
+} request_state_t;
+
+static void
+s_add_common_headers (struct MHD_Response *resp, bool api)
+{
+    MHD_add_response_header (resp, "X-JupyterHub-Version", "3.0.0");
+    MHD_add_response_header (resp, "Access-Control-Allow-Headers", "accept, content-type, authorization");
+    MHD_add_response_header (resp, "Content-Security-Policy",
+                             api ? "frame-ancestors 'self'; report-uri /hub/security/csp-report; default-src 'none'"
+                                 : "frame-ancestors 'self'; report-uri /hub/security/csp-report");
+}
+
+enum MHD_Result
+gw_reply (const gw_request_t *req, unsigned status, const char *content_type, const char *body, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer (len, (void *) body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    s_add_common_headers (resp, strncmp (req->path, "/hub/api", 8) == 0);
+    if (content_type)
+        MHD_add_response_header (resp, "Content-Type", content_type);
+    enum MHD_Result rc = MHD_queue_response (req->conn, status, resp);
+    MHD_destroy_response (resp);
+    return rc;
+}
+
+enum MHD_Result
+gw_reply_json (const gw_request_t *req, unsigned status, const char *json_text)
+{
+    return gw_reply (req, status, "application/json", json_text, strlen (json_text));
+}
+
+enum MHD_Result
+gw_reply_error (const gw_request_t *req, unsigned status, const char *message)
+{
+    json_t *j = json_pack ("{s:i, s:s}", "status", (int) status, "message", message);
+    char *text = json_dumps (j, JSON_COMPACT);
+    enum MHD_Result rc = gw_reply_json (req, status, text);
+    free (text);
+    json_decref (j);
+    return rc;
+}
+
+static enum MHD_Result
+s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
+          const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    gw_http_t *self = cls;
+    request_state_t *state = *con_cls;
+    if (!state) {
+        *con_cls = orr_zalloc (sizeof (request_state_t));
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (state->len + *upload_size > self->opts.max_body)
+            state->too_large = true;
+        else {
+            state->body = orr_realloc (state->body, state->len + *upload_size + 1);
+            memcpy (state->body + state->len, upload_data, *upload_size);
+            state->len += *upload_size;
+            state->body[state->len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    gw_request_t req = { conn, method, url, state->body ? state->body : "", state->len };
+    /* strip the base URL; anything outside it is not ours */
+    size_t blen = strlen (self->base_url);
+    char path[2048];
+    if (strncmp (url, self->base_url, blen) == 0) {
+        snprintf (path, sizeof path, "/%s", url + blen);
+        req.path = path;
+    }
+    else {
+        req.path = url;
+        return gw_reply_error (&req, 404, "Not Found");
+    }
+    if (state->too_large) {
+        char msg[96];
+        snprintf (msg, sizeof msg, "Request body larger than %zu bytes", self->opts.max_body);
+        return gw_reply_error (&req, 413, msg);
+    }
+    if (strcmp (method, "OPTIONS") == 0)
+        return gw_reply (&req, 200, NULL, "", 0);
+    return self->route (self->ctx, &req);
+}
+
+static void
+s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    request_state_t *state = *con_cls;
+    if (state) {
+        free (state->body);
+        free (state);
+        *con_cls = NULL;
+    }
+}
+
+gw_http_t *
+gw_http_new (const gw_http_opts_t *opts, gw_route_fn *route, void *ctx)
+{
+    gw_http_t *self = orr_zalloc (sizeof *self);
+    self->opts = *opts;
+    const char *b = opts->base_url && *opts->base_url ? opts->base_url : "/";
+    size_t n = strlen (b);
+    self->base_url = orr_sprintf ("%s%s%s", b[0] == '/' ? "" : "/", b, b[n - 1] == '/' ? "" : "/");
+    self->route = route;
+    self->ctx = ctx;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) opts->port) };
+    if (inet_pton (AF_INET, opts->ip, &sa.sin_addr) != 1) {
+        orr_error ("gateway: bad listen address %s", opts->ip);
+        gw_http_destroy (&self);
+        return NULL;
+    }
+    self->daemon = MHD_start_daemon (
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t) opts->port, NULL, NULL, s_access, self,
+        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, opts->threads, MHD_OPTION_CONNECTION_LIMIT,
+        opts->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t) GW_CONNECTION_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_NOTIFY_COMPLETED,
+        s_completed, self, MHD_OPTION_END);
+    if (!self->daemon) {
+        orr_error ("gateway: cannot listen on %s:%d", opts->ip, opts->port);
+        gw_http_destroy (&self);
+        return NULL;
+    }
+    orr_info ("gateway listening on http://%s:%d%s", opts->ip, opts->port, self->base_url);
+    return self;
+}
+
+void
+gw_http_destroy (gw_http_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gw_http_t *self = *self_p;
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    free (self->base_url);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,158 @@
+/*  testutil: fixtures for tests: temp dirs, child processes, a real redis-server.
+ *
+ *  Children are started with fork/exec so the test controls their signals precisely (the
+ *  bus tests SIGKILL brokers and workers on purpose). PR_SET_PDEATHSIG makes every child
+ *  die with the test even when the test itself is killed by ctest's timeout.
+ */
+#include "testutil.h"
+#include "orr_util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+char *
+tu_tmpdir (const char *tag)
+{
+    char tmpl[256];
+    snprintf (tmpl, sizeof tmpl, "/tmp/orrery-test-%s-XXXXXX", tag);
+    char *d = mkdtemp (tmpl);
+    CHECK (d != NULL, "mkdtemp: %s", strerror (errno));
+    return orr_strdup (d);
+}
+
+static int
+s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove (path);
+}
+
+void
+tu_tmpdir_remove (char **dir_p)
+{
+    if (!dir_p || !*dir_p)
+        return;
+    if (!getenv ("ORRERY_TEST_KEEP"))
+        nftw (*dir_p, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    free (*dir_p);
+    *dir_p = NULL;
+}
+
+char *
+tu_bin (const char *name)
+{
+    const char *dir = getenv ("ORRERY_BIN_DIR");
+    return orr_sprintf ("%s/%s", dir ? dir : ".", name);
+}
+
+pid_t
+tu_spawn (char *const argv[], char *const env[], const char *logfile)
+{
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    CHECK (pid >= 0, "fork: %s", strerror (errno));
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid () != parent)
+            _exit (127);
+        setpgid (0, 0);
+        if (logfile) {
+            int fd = open (logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2 (fd, 1);
+                dup2 (fd, 2);
+                close (fd);
+            }
+        }
+        for (char *const *e = env; e && *e; e++)
+            putenv (*e);
+        execv (argv[0], argv);
+        fprintf (stderr, "exec %s: %s\n", argv[0], strerror (errno));
+        _exit (127);
+    }
+    return pid;
+}
+
+bool
+tu_alive (pid_t pid)
+{
+    int status;
+    return waitpid (pid, &status, WNOHANG) == 0;
+}
+
+int
+tu_stop (pid_t pid, int sig, int timeout_ms)
+{
+    int status = 0;
+    if (pid <= 0)
+        return 0;
+    kill (pid, sig);
+    for (int waited = 0; waited < timeout_ms; waited += 5) {
+        pid_t r = waitpid (pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD))
+            return status;
+        orr_sleep_ms (5);
+    }
+    kill (pid, SIGKILL);
+    waitpid (pid, &status, 0);
+    return status;
+}
+
+int
+tu_wait_port (int port, int timeout_ms)
+{
+    int64_t deadline = orr_mono_ms () + timeout_ms;
+    while (orr_mono_ms () < deadline) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+        sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+        int ok = connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+        close (fd);
+        if (ok)
+            return 0;
+        orr_sleep_ms (10);
+    }
+    return -1;
+}
+
+int
+tu_redis_start (tu_redis_t *r)
+{
+    memset (r, 0, sizeof *r);
+    r->dir = tu_tmpdir ("redis");
+    for (int attempt = 0; attempt < 5; attempt++) {
+        r->port = orr_free_port ();
+        char port[16];
+        snprintf (port, sizeof port, "%d", r->port);
+        char *log = orr_sprintf ("%s/redis.log", r->dir);
+        char *argv[] = { "/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1",
+                         "--dir", r->dir, "--save", "", "--appendonly", "no",
+                         "--daemonize", "no", NULL };
+        r->pid = tu_spawn (argv, NULL, log);
+        free (log);
+        if (tu_wait_port (r->port, 3000) == 0 && tu_alive (r->pid)) {
+            snprintf (r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
+            return 0;
+        }
+        tu_stop (r->pid, SIGKILL, 100);
+    }
+    return -1;
+}
+
+void
+tu_redis_stop (tu_redis_t *r)
+{
+    tu_stop (r->pid, SIGKILL, 1000);
+    r->pid = 0;
+    tu_tmpdir_remove (&r->dir);
+}
