@@ -16,8 +16,8 @@
 #define CHECK(cond, ...)                                                                   \
     do {                                                                                   \
         if (!(cond)) {                                                                     \
-            fprintf (stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);               \
-            fprintf (stderr, "" __VA_ARGS__);                                              \
+            fprintf (stderr, "FAIL %s:%d: %s:", __FILE__, __LINE__, #cond);                \
+            fprintf (stderr, " " __VA_ARGS__);                                             \
             fprintf (stderr, "\n");                                                        \
             exit (1);                                                                      \
         }                                                                                  \

@@ -411,7 +411,7 @@ s_worker_message (broker_t *self, zframe_t *sender, zmsg_t *msg)
         goto done;
     }
     if (cmd == ORR_BUS_W_REPLY && zmsg_size (msg) == 4) {
-        zmsg_next (msg);
+        /* the cursor is on the command frame (zmsg_first above) */
         zframe_t *client = zmsg_next (msg), *rid = zmsg_next (msg), *body = zmsg_next (msg);
         if (zframe_size (client) == 0 || zframe_size (client) > 255 || !s_printable (rid, ORR_BUS_REQUEST_ID_MAX, false)) {
             self->stats.malformed++;
