@@ -182,6 +182,10 @@ orr_events_sub_maintain (orr_events_sub_t *self)
 {
     if (orr_mono_ms () < self->expires_ms)
         return;
+    /* Unread input means the caller was busy, not that the broker went quiet: reading it
+     * will refresh the deadline. */
+    if (zsock_events (self->sock) & ZMQ_POLLIN)
+        return;
     size_t old = self->current;
     self->current = (self->current + 1) % self->opts.broker_count;
     if (self->opts.broker_count > 1 || self->ticked)
