@@ -145,6 +145,45 @@ orr_random_hex (char *out, size_t nbytes)
     *out = '\0';
 }
 
+static bool
+s_bind_ok (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    bool ok = bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+    close (fd);
+    return ok;
+}
+
+bool
+orr_port_free (int port)
+{
+    return port > 0 && port < 65536 && s_bind_ok (port);
+}
+
+int
+orr_wait_port (int port, int timeout_ms)
+{
+    int64_t deadline = orr_mono_ms () + timeout_ms;
+    do {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+        sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+        int ok = fd >= 0 && connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+        if (fd >= 0)
+            close (fd);
+        if (ok)
+            return 0;
+        if (orr_mono_ms () >= deadline)
+            break;
+        orr_sleep_ms (10);
+    } while (1);
+    return -1;
+}
+
 int
 orr_free_port (void)
 {
@@ -153,14 +192,7 @@ orr_free_port (void)
         if (getrandom (&r, sizeof r, 0) != sizeof r)
             r = (unsigned short) (getpid () + attempt * 7919);
         int port = 20000 + r % 12700;
-        int fd = socket (AF_INET, SOCK_STREAM, 0);
-        if (fd < 0)
-            return -1;
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
-        sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-        int ok = bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0;
-        close (fd);
-        if (ok)
+        if (s_bind_ok (port))
             return port;
     }
     return -1;

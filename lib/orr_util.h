@@ -35,6 +35,11 @@ void orr_random_hex (char *out, size_t nbytes);
  * (20000..32767), or -1. Racy by nature: bind it soon. */
 int orr_free_port (void);
 
+/* True when nothing listens on 127.0.0.1:port and it can be bound now. */
+bool orr_port_free (int port);
+/* Polls until a TCP connect to 127.0.0.1:port succeeds; 0, or -1 after timeout_ms. */
+int orr_wait_port (int port, int timeout_ms);
+
 /* Splits "a,b,c" into a NULL-terminated array of trimmed, non-empty strings (caller frees
  * with orr_strv_free). */
 char **orr_split (const char *s, char sep, size_t *count);

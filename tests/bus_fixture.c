@@ -11,7 +11,7 @@ s_free_port3 (void)
 {
     for (int i = 0; i < 100; i++) {
         int p = orr_free_port ();
-        if (p > 0 && p + 2 < 32768 && tu_wait_port (p + 1, 0) != 0 && tu_wait_port (p + 2, 0) != 0)
+        if (p > 0 && p + 2 < 32768 && orr_port_free (p + 1) && orr_port_free (p + 2))
             return p;
     }
     return -1;

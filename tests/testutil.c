@@ -111,18 +111,7 @@ tu_stop (pid_t pid, int sig, int timeout_ms)
 int
 tu_wait_port (int port, int timeout_ms)
 {
-    int64_t deadline = orr_mono_ms () + timeout_ms;
-    while (orr_mono_ms () < deadline) {
-        int fd = socket (AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
-        sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-        int ok = connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0;
-        close (fd);
-        if (ok)
-            return 0;
-        orr_sleep_ms (10);
-    }
-    return -1;
+    return orr_wait_port (port, timeout_ms);
 }
 
 int
