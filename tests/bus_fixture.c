@@ -4,6 +4,7 @@
 #include "orr_util.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <string.h>
 
 static int
@@ -47,8 +48,19 @@ tb_broker_start (tb_broker_t *b, const char *dir, char *const *extra_env)
 void
 tb_broker_stop (tb_broker_t *b, int sig)
 {
-    tu_stop (b->pid, sig, 3000);
+    int status = tu_stop (b->pid, sig, 5000);
+    /* an orderly stop must exit 0: under the sanitizers a leak or UB report makes it not */
+    if (sig == SIGTERM)
+        CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0, "broker %d exited with status %d (see %s)", b->port,
+               status, b->log);
     b->pid = 0;
+}
+
+void
+tb_worker_stop (pid_t pid)
+{
+    int status = tu_stop (pid, SIGTERM, 5000);
+    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0, "worker %d exited with status %d", (int) pid, status);
 }
 
 pid_t

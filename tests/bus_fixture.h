@@ -24,6 +24,9 @@ void tb_broker_stop (tb_broker_t *b, int sig);
 /* Starts an echo worker named `replica` on the comma-separated brokers. */
 pid_t tb_worker_start (const char *dir, const char *bus, const char *replica, char *const *extra_env);
 
+/* SIGTERM, and CHECKs the worker exited 0 (sanitizer reports make it not). */
+void tb_worker_stop (pid_t pid);
+
 /* Client options for `bus` with the given per-attempt timeout and attempts. */
 void tb_opts (orr_bus_opts_t *opts, const char *bus, int timeout_ms, int retries);
 

@@ -50,8 +50,8 @@ main (void)
 
     orr_bus_client_destroy (&client);
     orr_bus_opts_clear (&opts);
-    tu_stop (w1, SIGTERM, 3000);
-    tu_stop (w2, SIGTERM, 3000);
+    tb_worker_stop (w1);
+    tb_worker_stop (w2);
     tb_broker_stop (&b, SIGTERM);
     tu_tmpdir_remove (&dir);
     printf ("1 passed, 0 failed\n");

@@ -148,8 +148,8 @@ main (void)
     orr_bus_opts_clear (&sub_opts);
     orr_bus_opts_clear (&bad_opts);
     orr_bus_opts_clear (&good_opts);
-    tu_stop (w, SIGTERM, 3000);
-    tu_stop (rogue, SIGTERM, 3000);
+    tb_worker_stop (w);
+    tb_worker_stop (rogue);
     tb_broker_stop (&b, SIGTERM);
     zcert_t *certs[] = { server, alice, mallory, worker, bob };
     for (int i = 0; i < 5; i++)

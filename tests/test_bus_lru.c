@@ -49,7 +49,7 @@ main (void)
     orr_bus_client_destroy (&client);
     orr_bus_opts_clear (&opts);
     for (int i = 0; i < 3; i++)
-        tu_stop (w[i], SIGTERM, 3000);
+        tb_worker_stop (w[i]);
     tb_broker_stop (&b, SIGTERM);
     tu_tmpdir_remove (&dir);
     printf ("1 passed, 0 failed\n");

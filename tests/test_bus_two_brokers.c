@@ -68,8 +68,8 @@ main (void)
     CHECK_EQ_INT (failed, 0);
     CHECK (before_a > 0 && before_b > before_a && ok > before_b, "traffic did not flow in every phase");
 
-    tu_stop (w1, SIGTERM, 3000);
-    tu_stop (w2, SIGTERM, 3000);
+    tb_worker_stop (w1);
+    tb_worker_stop (w2);
     tb_broker_stop (&a, SIGTERM);
     tu_tmpdir_remove (&dir);
     printf ("1 passed, 0 failed\n");

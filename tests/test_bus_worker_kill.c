@@ -57,7 +57,7 @@ main (void)
 
     orr_bus_client_destroy (&client);
     orr_bus_opts_clear (&opts);
-    tu_stop (other, SIGTERM, 3000);
+    tb_worker_stop (other);
     tb_broker_stop (&b, SIGTERM);
     tu_tmpdir_remove (&dir);
     printf ("1 passed, 0 failed\n");

@@ -209,6 +209,25 @@ s_run (const char *replicas)
         long long start = s_proc_start (tree[i].pid, NULL);
         CHECK (start != tree[i].start, "pid %d of the stack still runs after orrery up stopped", (int) tree[i].pid);
     }
+    /* under the sanitizers every service's report lands in its log: none may have one */
+    char *logs = orr_sprintf ("%s/logs", state);
+    DIR *d = opendir (logs);
+    CHECK (d != NULL);
+    struct dirent *e;
+    while ((e = readdir (d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *path = orr_sprintf ("%s/%s", logs, e->d_name);
+        FILE *f = fopen (path, "r");
+        char line[4096];
+        while (f && fgets (line, sizeof line, f))
+            CHECK (!strstr (line, "Sanitizer") && !strstr (line, "runtime error:"), "%s: %s", path, line);
+        if (f)
+            fclose (f);
+        free (path);
+    }
+    closedir (d);
+    free (logs);
     printf ("[%s] SIGTERM: orrery up exited 0, no process of the stack left\n", replicas ? replicas : "default");
     free (url);
     free (bin);

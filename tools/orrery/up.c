@@ -275,9 +275,14 @@ cli_up (int argc, char **argv)
     char *public_url = orr_sprintf ("http://%s:%ld/", ip, public_port);
     char *health = orr_sprintf ("%shub/health", public_url);
     if (s_wait_healthy (health, sup) != 0) {
-        fprintf (stderr, "orrery up: %s did not answer within %d s (logs in %s)\n", health, UP_HEALTH_TIMEOUT_MS / 1000, logs);
         free (public_url);
         free (health);
+        if (orr_signal_stop_requested ()) {
+            rc = 0;      /* asked to stop while starting: an orderly stop, not a failure */
+            goto done;
+        }
+        fprintf (stderr, "orrery up: the stack did not answer /hub/health within %d s (logs in %s)\n",
+                 UP_HEALTH_TIMEOUT_MS / 1000, logs);
         goto done;
     }
     printf ("Orrery is running at %s\n"
