@@ -103,3 +103,9 @@ orr_bus_apply_curve (void *zsock, const orr_bus_opts_t *opts)
     zsock_set_curve_serverkey (zsock, opts->curve_server_public);
     return 0;
 }
+
+bool
+orr_bus_principal_is_trusted (const char *principal)
+{
+    return principal && (strcmp (principal, ORR_BUS_ANONYMOUS) == 0 || strncmp (principal, "service:", 8) == 0);
+}

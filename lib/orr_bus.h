@@ -83,6 +83,10 @@ void orr_bus_opts_clear (orr_bus_opts_t *opts);
  * 2 (events out); written into out. -1 if addr is not tcp://host:port. */
 int orr_bus_endpoint (const char *addr, int offset, char *out, size_t outlen);
 
+/* Whether an event from `principal` may command Orrery itself (hub.shutdown): true for
+ * Orrery's own services ("service:*") and, with CURVE off, for the anonymous local peers. */
+bool orr_bus_principal_is_trusted (const char *principal);
+
 /* Applies CURVE client settings to a socket (a zsock_t *) if opts->curve. 0 or -1. */
 int orr_bus_apply_curve (void *zsock, const orr_bus_opts_t *opts);
 

@@ -29,6 +29,8 @@ typedef struct {
     char endpoint[256];
     int64_t expires_ms;       /* broker counts as gone after this */
     int64_t heartbeat_at;
+    int64_t reconnect_at;     /* 0, or when to register again after a DISCONNECT */
+    int refusals;             /* DISCONNECTs in a row, for the back-off */
 } broker_link_t;
 
 typedef struct {
@@ -136,6 +138,7 @@ static void
 s_link_connect (worker_actor_t *self, broker_link_t *link)
 {
     zsock_destroy (&link->sock);
+    link->reconnect_at = 0;
     link->sock = zsock_new (ZMQ_DEALER);
     zsock_set_linger (link->sock, 0);
     zsock_set_sndhwm (link->sock, 100000);
@@ -189,6 +192,7 @@ s_broker_input (worker_actor_t *self, int index)
     bool valid_header = header && zframe_streq (header, ORR_BUS_WORKER);
 
     if (valid_header && cmd == ORR_BUS_W_REQUEST && zmsg_size (msg) == 4) {
+        link->refusals = 0;
         zframe_t *client = zmsg_pop (msg);
         char *request_id = zmsg_popstr (msg);
         char *principal = zmsg_popstr (msg);
@@ -227,8 +231,18 @@ s_broker_input (worker_actor_t *self, int index)
         free (principal);
     }
     else if (valid_header && cmd == ORR_BUS_W_DISCONNECT) {
-        orr_info ("broker %s asked us to register again", link->endpoint);
-        s_link_connect (self, link);
+        /* A broker that restarted says this once; one that refuses us (say, a principal
+         * that may not serve) says it every time. Back off so a refusal is not a storm:
+         * one heartbeat, doubling up to 30 s, reset by the first request served. */
+        int delay = self->opts.heartbeat_ms << (link->refusals < 6 ? link->refusals : 6);
+        if (delay > 30000)
+            delay = 30000;
+        link->refusals++;
+        link->reconnect_at = orr_mono_ms () + delay;
+        zsock_destroy (&link->sock);
+        if (link->refusals == 1 || link->refusals % 10 == 0)
+            orr_warn ("broker %s asked us to register again (%d in a row); retrying in %d ms", link->endpoint,
+                      link->refusals, delay);
     }
     /* HEARTBEAT: liveness already refreshed; anything else is ignored */
     zframe_destroy (&header);
@@ -253,7 +267,8 @@ s_pipe_input (worker_actor_t *self)
         pending_t *pending = zhashx_lookup (self->pending, request_id);
         if (pending) {
             for (route_t *r = zlist_first (pending->routes); r; r = zlist_next (pending->routes))
-                s_send (&self->links[r->broker], ORR_BUS_W_REPLY, r->client, request_id, body, NULL, 0);
+                if (self->links[r->broker].sock)
+                    s_send (&self->links[r->broker], ORR_BUS_W_REPLY, r->client, request_id, body, NULL, 0);
             zhashx_delete (self->pending, request_id);
             s_done_remember (self, request_id, body);
         }
@@ -282,23 +297,37 @@ s_worker_actor (zsock_t *pipe, void *args)
     while (!self->terminated) {
         items[0] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
         int64_t now = orr_mono_ms (), next = now + self->opts.heartbeat_ms;
+        int nitems = 1;
+        int which[ORR_BUS_MAX_BROKERS];
         for (size_t i = 0; i < self->nlinks; i++) {
-            items[i + 1] = (zmq_pollitem_t) { zsock_resolve (self->links[i].sock), 0, ZMQ_POLLIN, 0 };
-            if (self->links[i].heartbeat_at < next)
-                next = self->links[i].heartbeat_at;
+            broker_link_t *link = &self->links[i];
+            if (!link->sock) {
+                if (link->reconnect_at < next)
+                    next = link->reconnect_at;
+                continue;
+            }
+            which[nitems - 1] = (int) i;
+            items[nitems++] = (zmq_pollitem_t) { zsock_resolve (link->sock), 0, ZMQ_POLLIN, 0 };
+            if (link->heartbeat_at < next)
+                next = link->heartbeat_at;
         }
-        int rc = zmq_poll (items, (int) self->nlinks + 1, next > now ? (long) (next - now) : 0);
+        (void) which;
+        int rc = zmq_poll (items, nitems, next > now ? (long) (next - now) : 0);
         if (rc < 0 && zmq_errno () != EINTR)
             break;
         if (items[0].revents & ZMQ_POLLIN)
             s_pipe_input (self);
         for (size_t i = 0; i < self->nlinks; i++)
-            for (int n = 0; n < 256 && (zsock_events (self->links[i].sock) & ZMQ_POLLIN); n++)
+            for (int n = 0; n < 256 && self->links[i].sock && (zsock_events (self->links[i].sock) & ZMQ_POLLIN); n++)
                 s_broker_input (self, (int) i);
         now = orr_mono_ms ();
         for (size_t i = 0; i < self->nlinks; i++) {
             broker_link_t *link = &self->links[i];
-            if (now >= link->expires_ms) {
+            if (!link->sock) {
+                if (now >= link->reconnect_at)
+                    s_link_connect (self, link);
+            }
+            else if (now >= link->expires_ms) {
                 orr_warn ("broker %s silent for %d ms; reconnecting", link->endpoint,
                           self->opts.heartbeat_ms * self->opts.liveness);
                 s_link_connect (self, link);
@@ -310,7 +339,8 @@ s_worker_actor (zsock_t *pipe, void *args)
         }
     }
     for (size_t i = 0; i < self->nlinks; i++) {
-        s_send (&self->links[i], ORR_BUS_W_DISCONNECT, NULL, NULL, NULL, NULL, 0);
+        if (self->links[i].sock)
+            s_send (&self->links[i], ORR_BUS_W_DISCONNECT, NULL, NULL, NULL, NULL, 0);
         zsock_destroy (&self->links[i].sock);
     }
     zhashx_destroy (&self->pending);

@@ -157,11 +157,13 @@ s_load_file (orr_config_t *self, const char *path)
             key += 7;
         config_entry_t *e = s_find (self, key);
         if (!e) {
-            fprintf (stderr, "%s: %s:%d: unknown setting %s\n", self->program, path, lineno, key);
-            rc = -1;
+            /* One file may serve every Orrery program; each takes the settings it knows.
+             * Say so, since a typo lands here too. */
+            fprintf (stderr, "%s: %s:%d: setting %s is not one of this program's; ignored\n", self->program, path,
+                     lineno, key);
             continue;
         }
-        if (strcmp (e->source, "env") != 0)
+        if (strcmp (e->source, "env") != 0 && strcmp (e->source, "argv") != 0)
             s_set (e, value, "file");
     }
     fclose (f);
@@ -183,6 +185,13 @@ orr_config_load (orr_config_t *self, int argc, char **argv)
             orr_config_print_help (self, stdout);
             return 1;
         }
+    }
+    /* the file is read before the other options, so find --config-file first */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv[i], "--config-file") == 0 && i + 1 < argc)
+            s_set (s_find (self, "CONFIG_FILE"), argv[i + 1], "argv");
+        else if (strncmp (argv[i], "--config-file=", 14) == 0)
+            s_set (s_find (self, "CONFIG_FILE"), argv[i] + 14, "argv");
     }
     const char *file = orr_config_get (self, "CONFIG_FILE");
     if (file && *file && s_load_file (self, file) != 0)

@@ -195,7 +195,7 @@ s_on_shutdown (void *ctx, const orr_event_t *event)
 {
     /* With CURVE on, only Orrery's own services (the gateway, after its scope check) may
      * stop the hub; with CURVE off every peer is local and anonymous. */
-    if (strcmp (event->principal, ORR_BUS_ANONYMOUS) != 0 && strncmp (event->principal, "service:", 8) != 0) {
+    if (!orr_bus_principal_is_trusted (event->principal)) {
         orr_warn ("ignored hub.shutdown from principal '%s'", event->principal);
         return;
     }

@@ -4,7 +4,9 @@
  *  stopping (finishing requests, deregistering, closing sockets) happens in the loop.
  *  They are installed without SA_RESTART so zmq_poll and friends return EINTR and the
  *  loop sees the flag at once. czmq's own handler is switched off so exactly one
- *  mechanism decides; zsys_interrupted is set too, for czmq calls that look at it.
+ *  mechanism decides. zsys_interrupted is deliberately left alone: once set, czmq's
+ *  zsock_wait returns at once, so zactor_destroy would free an actor's state while its
+ *  thread still runs. Our loops poll with timeouts and read the flag themselves.
  */
 #include "orr_signal.h"
 
@@ -22,7 +24,6 @@ s_handler (int sig)
     s_stop = 1;
     s_stop_int = 1;
     s_last = sig;
-    zsys_interrupted = 1;
 }
 
 void

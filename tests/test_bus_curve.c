@@ -151,6 +151,16 @@ main (void)
     tb_worker_stop (w);
     tb_worker_stop (rogue);
     tb_broker_stop (&b, SIGTERM);
+    /* the refused worker backs off instead of re-registering in a loop */
+    FILE *log = fopen (b.log, "r");
+    char line[1024];
+    int refusals = 0;
+    while (log && fgets (line, sizeof line, log))
+        refusals += strstr (line, "refused worker registration") != NULL;
+    if (log)
+        fclose (log);
+    printf ("the rogue worker was refused %d times in the test's run\n", refusals);
+    CHECK (refusals >= 1 && refusals <= 30, "rogue worker refused %d times", refusals);
     zcert_t *certs[] = { server, alice, mallory, worker, bob };
     for (int i = 0; i < 5; i++)
         zcert_destroy (&certs[i]);

@@ -65,12 +65,24 @@ main (void)
     char *bad[] = { "t", "--no-such-thing", "1", NULL };
     CHECK_EQ_INT (orr_config_load (c, 3, bad), -1);
     orr_config_destroy (&c);
+    /* one file may serve every program: a key another program uses is passed over */
     f = fopen (file, "a");
-    fprintf (f, "DELTA=1\n");
+    fprintf (f, "ORRERY_PORT=9000\n");
     fclose (f);
     c = orr_config_new ("t", "test", s_settings);
     char *plain[] = { "t", NULL };
-    CHECK_EQ_INT (orr_config_load (c, 1, plain), -1);
+    CHECK_EQ_INT (orr_config_load (c, 1, plain), 0);
+    CHECK_EQ_INT (orr_config_int (c, "ALPHA"), 2);
+    orr_config_destroy (&c);
+    /* --config-file on the command line is read, and is below the rest of the argv */
+    unsetenv ("ORRERY_CONFIG_FILE");
+    unsetenv ("ORRERY_BETA");
+    unsetenv ("ORRERY_GAMMA");
+    c = orr_config_new ("t", "test", s_settings);
+    char *with_file[] = { "t", "--alpha", "7", "--config-file", file, NULL };
+    CHECK_EQ_INT (orr_config_load (c, 5, with_file), 0);
+    CHECK_EQ_INT (orr_config_int (c, "ALPHA"), 7);
+    CHECK_EQ_STR (orr_config_get (c, "BETA"), "from-file");
     orr_config_destroy (&c);
     unsetenv ("ORRERY_CONFIG_FILE");
     unsetenv ("ORRERY_BETA");

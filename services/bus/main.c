@@ -15,7 +15,7 @@ static const orr_setting_t s_settings[] = {
     { "BUS_QUEUE_MAX", "10000", "requests queued per service before new ones get a 'busy' error" },
     { "BUS_REQUEST_TTL_MS", "10000", "a request no worker took in this time gets an 'unavailable' error" },
     { "BUS_MAX_MESSAGE", "4194304", "largest message in bytes; a peer sending more is disconnected" },
-    { "BUS_EVENTS_HWM", "100000", "events queued per subscriber before the oldest are dropped" },
+    { "BUS_EVENTS_HWM", "100000", "events queued per subscriber; beyond it new events to that subscriber are dropped" },
     { "CURVE_SERVER_CERT", NULL, "the brokers' certificate file (with secret key) when CURVE is on" },
     { "CURVE_ALLOW", NULL, "allow-list file of '<Z85 public key> <principal>' lines when CURVE is on" },
     { NULL, NULL, NULL },

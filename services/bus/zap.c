@@ -50,6 +50,8 @@ s_load (zap_t *self)
     while (fgets (line, sizeof line, f)) {
         lineno++;
         char *s = orr_strtrim (line);
+        /* '#' is a Z85 digit, but never the first of a key: the first digit of a 32-bit
+         * group is at most the 83rd of 85, and '#' is the 85th. */
         if (!*s || *s == '#')
             continue;
         char key[41] = "", principal[ORR_BUS_PRINCIPAL_MAX + 1] = "";

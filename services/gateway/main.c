@@ -72,7 +72,7 @@ main (int argc, char **argv)
     while (!orr_signal_stop_requested ()) {
         orr_event_t ev;
         if (orr_events_recv (sub, &ev, 1000) == 1) {
-            if (strcmp (ev.principal, ORR_BUS_ANONYMOUS) == 0 || strncmp (ev.principal, "service:", 8) == 0) {
+            if (orr_bus_principal_is_trusted (ev.principal)) {
                 orr_info ("hub.shutdown from %s: stopping", ev.principal);
                 orr_signal_request_stop ();
             }

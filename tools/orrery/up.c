@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "supervisor.h"
 #include "orr_config.h"
+#include "orr_events.h"
 #include "orr_http.h"
 #include "orr_log.h"
 #include "orr_signal.h"
@@ -289,16 +290,31 @@ cli_up (int argc, char **argv)
             "  REST API:  %shub/api   (JupyterHub 3.0 compatible)\n"
             "  state:     %s   (logs in %s)\n"
             "  events:    orrery events --state-dir %s\n"
-            "  sign in:   the first admin is created by the auth service (see README.md, \"Signing in\")\n"
+            "  sign in:   not yet: sign-in arrives with the auth service (README.md, \"Status\")\n"
             "Press Ctrl-C to stop.\n",
             public_url, public_url, state, logs, state);
     fflush (stdout);
     free (public_url);
     free (health);
+    /* hub.shutdown (POST /hub/api/shutdown, or an integrator) stops the whole stack, not
+     * just the services that obey it and would otherwise be restarted */
+    orr_bus_opts_t bus_opts;
+    orr_bus_opts_init (&bus_opts, bus);
+    const char *topics[] = { "hub.shutdown", NULL };
+    orr_events_sub_t *sub = orr_events_sub_new (&bus_opts, topics);
     while (!orr_signal_stop_requested ()) {
         supervisor_tend (sup);
-        orr_sleep_ms (100);
+        orr_event_t ev;
+        if (orr_events_recv (sub, &ev, 100) == 1) {
+            if (orr_bus_principal_is_trusted (ev.principal)) {
+                orr_info ("hub.shutdown from %s: stopping the stack", ev.principal);
+                orr_signal_request_stop ();
+            }
+            orr_event_clear (&ev);
+        }
     }
+    orr_events_sub_destroy (&sub);
+    orr_bus_opts_clear (&bus_opts);
     printf ("Stopping Orrery...\n");
     fflush (stdout);
     rc = 0;
