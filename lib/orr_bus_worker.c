@@ -1,35 +1,43 @@
-/*  orr_bus_worker: the worker side of the bus protocol (lib/orr_bus.h), as a czmq actor.
+/*  orr_bus_worker: the worker side of the bus protocol (lib/orr_bus.h).
  *
- *  Why an actor: heartbeats must flow while the service's handler runs (an LDAP bind may
- *  take seconds), so the sockets live in a thread of their own that never runs service
- *  code. The caller's thread talks to it over the actor pipe:
+ *  Design: the sockets belong to the worker object and are used under one mutex. The
+ *  caller's thread holds it while it waits for work (orr_bus_worker_poll), and then does
+ *  the protocol work itself: reading requests, answering heartbeats, sending its own,
+ *  reconnecting. That keeps the hot path to one thread per hop; an earlier design with
+ *  an actor thread cost two extra thread wake-ups per request (docs/benchmarks.md).
+ *  While the caller runs a handler it holds no lock, and a keeper thread takes the mutex
+ *  every quarter heartbeat to do the same upkeep, so heartbeats never stop. ZeroMQ
+ *  sockets may move between threads across a full memory barrier, which the mutex is.
  *
- *    actor -> caller: [request-id] [principal] [body]
- *    caller -> actor: [request-id] [body]
- *
- *  Per broker the actor keeps a DEALER, the time it last heard from the broker and when
- *  to heartbeat next. A broker silent for liveness x heartbeat, or one that sends
- *  DISCONNECT (it restarted and does not know us), gets a fresh socket and a new READY.
+ *  Per broker we keep a DEALER, when we last heard from the broker and when to heartbeat
+ *  next. A broker silent for liveness x heartbeat gets a fresh socket and a new READY;
+ *  one that sends DISCONNECT (it restarted and does not know us, or refuses us) gets one
+ *  after a back-off that doubles from one heartbeat to 30 s.
  *
  *  Repeated ids: `pending` maps each id being worked on to every route it arrived by (the
  *  same id can come from two brokers when a client failed over); `done` keeps recent
- *  replies so a late repeat is answered at once. Both are bounded.
+ *  replies (bounded in count and age) so a late repeat is answered at once.
  */
 #include "orr_bus_worker.h"
 #include "orr_log.h"
 #include "orr_util.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define WORKER_DONE_MAX 4096          /* cached replies kept for repeated ids */
 #define WORKER_DONE_TTL_MS 60000
+#define WORKER_DRAIN_MAX 256          /* messages read from one broker per wake-up */
+#define WORKER_BACKOFF_MAX_MS 30000
 
 typedef struct {
-    zsock_t *sock;
+    zsock_t *sock;            /* NULL while waiting to reconnect */
     char endpoint[256];
     int64_t expires_ms;       /* broker counts as gone after this */
     int64_t heartbeat_at;
-    int64_t reconnect_at;     /* 0, or when to register again after a DISCONNECT */
+    int64_t reconnect_at;
     int refusals;             /* DISCONNECTs in a row, for the back-off */
 } broker_link_t;
 
@@ -48,36 +56,28 @@ typedef struct {
 } done_t;
 
 typedef struct {
-    orr_bus_opts_t opts;
+    char *request_id;
+    char *principal;
+    zframe_t *body;
+} queued_t;
+
+struct orr_bus_worker_t {
+    orr_bus_opts_t opts;      /* own copy (brokers not kept) */
     char *service;
     int credit;
-    zsock_t *pipe;
     broker_link_t links[ORR_BUS_MAX_BROKERS];
     size_t nlinks;
+    pthread_mutex_t lock;     /* guards everything below and the sockets */
+    zlist_t *ready;           /* queued_t*, received and not yet taken */
     zhashx_t *pending;        /* request id -> pending_t */
     zhashx_t *done;           /* request id -> done_t */
     zlist_t *done_order;      /* request ids (owned strings), oldest first */
-    bool terminated;
-} worker_actor_t;
-
-struct orr_bus_worker_t {
-    zactor_t *actor;
-    worker_actor_t *state;    /* shared with the actor thread until zactor_destroy joins it */
+    pthread_t keeper;
+    bool keeper_started;
+    atomic_bool stopping;
 };
 
-static void
-s_state_free (worker_actor_t **state_p)
-{
-    worker_actor_t *state = *state_p;
-    if (!state)
-        return;
-    orr_bus_opts_clear (&state->opts);
-    free (state->service);
-    free (state);
-    *state_p = NULL;
-}
-
-/* ---------------------------------------------------------------- actor helpers */
+/* ---------------------------------------------------------------- containers */
 
 static void
 s_route_free (route_t **r_p)
@@ -115,9 +115,26 @@ s_done_free (void **item)
 }
 
 static void
+s_queued_free (queued_t **q_p)
+{
+    queued_t *q = *q_p;
+    if (!q)
+        return;
+    free (q->request_id);
+    free (q->principal);
+    zframe_destroy (&q->body);
+    free (q);
+    *q_p = NULL;
+}
+
+/* ---------------------------------------------------------------- protocol */
+
+static void
 s_send (broker_link_t *link, int cmd, zframe_t *client, const char *request_id, zframe_t *body, const char *service,
         int credit)
 {
+    if (!link->sock)
+        return;
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, ORR_BUS_WORKER);
     unsigned char c = (unsigned char) cmd;
@@ -135,7 +152,7 @@ s_send (broker_link_t *link, int cmd, zframe_t *client, const char *request_id, 
 }
 
 static void
-s_link_connect (worker_actor_t *self, broker_link_t *link)
+s_link_connect (orr_bus_worker_t *self, broker_link_t *link)
 {
     zsock_destroy (&link->sock);
     link->reconnect_at = 0;
@@ -143,6 +160,7 @@ s_link_connect (worker_actor_t *self, broker_link_t *link)
     zsock_set_linger (link->sock, 0);
     zsock_set_sndhwm (link->sock, 100000);
     zsock_set_rcvhwm (link->sock, 100000);
+    zsock_set_rcvtimeo (link->sock, 0);     /* reads never block: we poll first */
     if (orr_bus_apply_curve (link->sock, &self->opts) != 0 || zsock_connect (link->sock, "%s", link->endpoint) != 0)
         orr_error ("worker cannot connect to %s", link->endpoint);
     int64_t now = orr_mono_ms ();
@@ -152,10 +170,9 @@ s_link_connect (worker_actor_t *self, broker_link_t *link)
 }
 
 static void
-s_done_remember (worker_actor_t *self, const char *request_id, zframe_t *reply)
+s_done_remember (orr_bus_worker_t *self, const char *request_id, zframe_t *reply)
 {
     int64_t now = orr_mono_ms ();
-    /* forget the oldest entries beyond the bound or the age limit */
     char *oldest;
     while ((oldest = zlist_first (self->done_order))) {
         done_t *d = zhashx_lookup (self->done, oldest);
@@ -176,15 +193,14 @@ s_done_remember (worker_actor_t *self, const char *request_id, zframe_t *reply)
     }
 }
 
-/* ---------------------------------------------------------------- actor inputs */
-
-static void
-s_broker_input (worker_actor_t *self, int index)
+/* One message from broker `index`; returns false when there was none. */
+static bool
+s_broker_input (orr_bus_worker_t *self, int index)
 {
     broker_link_t *link = &self->links[index];
     zmsg_t *msg = zmsg_recv (link->sock);
     if (!msg)
-        return;
+        return false;
     link->expires_ms = orr_mono_ms () + (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
     zframe_t *header = zmsg_pop (msg);
     zframe_t *cmdf = zmsg_pop (msg);
@@ -201,29 +217,27 @@ s_broker_input (worker_actor_t *self, int index)
         pending_t *pending = zhashx_lookup (self->pending, request_id);
         if (done)
             s_send (link, ORR_BUS_W_REPLY, client, request_id, done->reply, NULL, 0);
-        else if (pending || strlen (request_id) > ORR_BUS_REQUEST_ID_MAX) {
-            if (pending) {
-                route_t *r = orr_zalloc (sizeof *r);
-                r->broker = index;
-                r->client = client;
-                client = NULL;
-                zlist_append (pending->routes, r);
+        else if (strlen (request_id) <= ORR_BUS_REQUEST_ID_MAX && strlen (principal) <= ORR_BUS_PRINCIPAL_MAX) {
+            bool fresh = !pending;
+            if (fresh) {
+                pending = orr_zalloc (sizeof *pending);
+                pending->routes = zlist_new ();
+                zhashx_insert (self->pending, request_id, pending);
             }
-        }
-        else {
-            pending = orr_zalloc (sizeof *pending);
-            pending->routes = zlist_new ();
             route_t *r = orr_zalloc (sizeof *r);
             r->broker = index;
             r->client = client;
             client = NULL;
             zlist_append (pending->routes, r);
-            zhashx_insert (self->pending, request_id, pending);
-            zmsg_t *out = zmsg_new ();
-            zmsg_addstr (out, request_id);
-            zmsg_addstr (out, principal);
-            zmsg_append (out, &body);
-            zmsg_send (&out, self->pipe);
+            if (fresh) {
+                queued_t *q = orr_zalloc (sizeof *q);
+                q->request_id = request_id;
+                q->principal = principal;
+                q->body = body;
+                request_id = principal = NULL;
+                body = NULL;
+                zlist_append (self->ready, q);
+            }
         }
         zframe_destroy (&client);
         zframe_destroy (&body);
@@ -232,156 +246,112 @@ s_broker_input (worker_actor_t *self, int index)
     }
     else if (valid_header && cmd == ORR_BUS_W_DISCONNECT) {
         /* A broker that restarted says this once; one that refuses us (say, a principal
-         * that may not serve) says it every time. Back off so a refusal is not a storm:
-         * one heartbeat, doubling up to 30 s, reset by the first request served. */
+         * that may not serve) says it every time. Back off so a refusal is not a storm. */
         int delay = self->opts.heartbeat_ms << (link->refusals < 6 ? link->refusals : 6);
-        if (delay > 30000)
-            delay = 30000;
+        if (delay > WORKER_BACKOFF_MAX_MS)
+            delay = WORKER_BACKOFF_MAX_MS;
         link->refusals++;
-        link->reconnect_at = orr_mono_ms () + delay;
-        zsock_destroy (&link->sock);
         if (link->refusals == 1 || link->refusals % 10 == 0)
             orr_warn ("broker %s asked us to register again (%d in a row); retrying in %d ms", link->endpoint,
                       link->refusals, delay);
+        link->reconnect_at = orr_mono_ms () + (link->refusals == 1 ? 0 : delay);
+        zsock_destroy (&link->sock);
     }
-    /* HEARTBEAT: liveness already refreshed; anything else is ignored */
+    else if (valid_header && cmd == ORR_BUS_W_HEARTBEAT)
+        link->refusals = 0;   /* brokers heartbeat only workers they know: we are registered */
+    /* liveness was refreshed above; anything else is ignored */
     zframe_destroy (&header);
     zframe_destroy (&cmdf);
     zmsg_destroy (&msg);
+    return true;
 }
 
-static void
-s_pipe_input (worker_actor_t *self)
+/* Reconnects, heartbeats and liveness checks that are due; returns the next due time. */
+static int64_t
+s_upkeep (orr_bus_worker_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && strcmp (command, "$TERM") == 0)
-        self->terminated = true;
-    else if (command && strcmp (command, "REPLY") == 0 && zmsg_size (msg) == 2) {
-        char *request_id = zmsg_popstr (msg);
-        zframe_t *body = zmsg_pop (msg);
-        pending_t *pending = zhashx_lookup (self->pending, request_id);
-        if (pending) {
-            for (route_t *r = zlist_first (pending->routes); r; r = zlist_next (pending->routes))
-                if (self->links[r->broker].sock)
-                    s_send (&self->links[r->broker], ORR_BUS_W_REPLY, r->client, request_id, body, NULL, 0);
-            zhashx_delete (self->pending, request_id);
-            s_done_remember (self, request_id, body);
-        }
-        zframe_destroy (&body);
-        free (request_id);
-    }
-    free (command);
-    zmsg_destroy (&msg);
-}
-
-static void
-s_worker_actor (zsock_t *pipe, void *args)
-{
-    worker_actor_t *self = args;
-    self->pipe = pipe;
-    self->pending = zhashx_new ();
-    zhashx_set_destructor (self->pending, s_pending_free);
-    self->done = zhashx_new ();
-    zhashx_set_destructor (self->done, s_done_free);
-    self->done_order = zlist_new ();
-    for (size_t i = 0; i < self->nlinks; i++)
-        s_link_connect (self, &self->links[i]);
-    zsock_signal (pipe, 0);
-
-    zmq_pollitem_t items[ORR_BUS_MAX_BROKERS + 1];
-    while (!self->terminated) {
-        items[0] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
-        int64_t now = orr_mono_ms (), next = now + self->opts.heartbeat_ms;
-        int nitems = 1;
-        int which[ORR_BUS_MAX_BROKERS];
-        for (size_t i = 0; i < self->nlinks; i++) {
-            broker_link_t *link = &self->links[i];
-            if (!link->sock) {
-                if (link->reconnect_at < next)
-                    next = link->reconnect_at;
-                continue;
-            }
-            which[nitems - 1] = (int) i;
-            items[nitems++] = (zmq_pollitem_t) { zsock_resolve (link->sock), 0, ZMQ_POLLIN, 0 };
-            if (link->heartbeat_at < next)
-                next = link->heartbeat_at;
-        }
-        (void) which;
-        int rc = zmq_poll (items, nitems, next > now ? (long) (next - now) : 0);
-        if (rc < 0 && zmq_errno () != EINTR)
-            break;
-        if (items[0].revents & ZMQ_POLLIN)
-            s_pipe_input (self);
-        for (size_t i = 0; i < self->nlinks; i++)
-            for (int n = 0; n < 256 && self->links[i].sock && (zsock_events (self->links[i].sock) & ZMQ_POLLIN); n++)
-                s_broker_input (self, (int) i);
-        now = orr_mono_ms ();
-        for (size_t i = 0; i < self->nlinks; i++) {
-            broker_link_t *link = &self->links[i];
-            if (!link->sock) {
-                if (now >= link->reconnect_at)
-                    s_link_connect (self, link);
-            }
-            else if (now >= link->expires_ms) {
-                orr_warn ("broker %s silent for %d ms; reconnecting", link->endpoint,
-                          self->opts.heartbeat_ms * self->opts.liveness);
-                s_link_connect (self, link);
-            }
-            else if (now >= link->heartbeat_at) {
-                s_send (link, ORR_BUS_W_HEARTBEAT, NULL, NULL, NULL, NULL, 0);
-                link->heartbeat_at = now + self->opts.heartbeat_ms;
-            }
-        }
-    }
+    int64_t now = orr_mono_ms (), next = now + self->opts.heartbeat_ms;
     for (size_t i = 0; i < self->nlinks; i++) {
-        if (self->links[i].sock)
-            s_send (&self->links[i], ORR_BUS_W_DISCONNECT, NULL, NULL, NULL, NULL, 0);
-        zsock_destroy (&self->links[i].sock);
+        broker_link_t *link = &self->links[i];
+        if (!link->sock) {
+            if (now >= link->reconnect_at)
+                s_link_connect (self, link);
+        }
+        else if (now >= link->expires_ms) {
+            orr_warn ("broker %s silent for %d ms; reconnecting", link->endpoint,
+                      self->opts.heartbeat_ms * self->opts.liveness);
+            s_link_connect (self, link);
+        }
+        else if (now >= link->heartbeat_at) {
+            s_send (link, ORR_BUS_W_HEARTBEAT, NULL, NULL, NULL, NULL, 0);
+            link->heartbeat_at = now + self->opts.heartbeat_ms;
+        }
+        int64_t due = link->sock ? link->heartbeat_at : link->reconnect_at;
+        if (due < next)
+            next = due;
     }
-    zhashx_destroy (&self->pending);
-    zhashx_destroy (&self->done);
-    char *id;
-    while ((id = zlist_pop (self->done_order)))
-        free (id);
-    zlist_destroy (&self->done_order);
+    return next;
+}
+
+static void
+s_drain (orr_bus_worker_t *self, size_t i)
+{
+    for (int n = 0; n < WORKER_DRAIN_MAX && self->links[i].sock && s_broker_input (self, (int) i); n++)
+        ;
+}
+
+/* ---------------------------------------------------------------- keeper thread */
+
+static void *
+s_keeper (void *arg)
+{
+    orr_bus_worker_t *self = arg;
+    int slice = self->opts.heartbeat_ms / 4 > 0 ? self->opts.heartbeat_ms / 4 : 1;
+    while (!atomic_load (&self->stopping)) {
+        orr_sleep_ms (slice);
+        /* if the caller holds the lock it is inside poll and does the upkeep itself */
+        if (pthread_mutex_trylock (&self->lock) != 0)
+            continue;
+        for (size_t i = 0; i < self->nlinks; i++)
+            s_drain (self, i);
+        s_upkeep (self);
+        pthread_mutex_unlock (&self->lock);
+    }
+    return NULL;
 }
 
 /* ---------------------------------------------------------------- public API */
-
-static orr_bus_opts_t
-s_opts_copy (const orr_bus_opts_t *in)
-{
-    orr_bus_opts_t out = *in;
-    out.brokers = NULL;
-    out.curve_server_public = in->curve_server_public ? orr_strdup (in->curve_server_public) : NULL;
-    out.curve_cert = in->curve_cert ? orr_strdup (in->curve_cert) : NULL;
-    return out;
-}
 
 orr_bus_worker_t *
 orr_bus_worker_new (const orr_bus_opts_t *opts, const char *service, int credit)
 {
     if (!service || !*service || strlen (service) > ORR_BUS_SERVICE_MAX || credit < 1 || opts->broker_count == 0)
         return NULL;
-    worker_actor_t *state = orr_zalloc (sizeof *state);
-    state->opts = s_opts_copy (opts);
-    state->service = orr_strdup (service);
-    state->credit = credit;
+    orr_bus_worker_t *self = orr_zalloc (sizeof *self);
+    self->opts = *opts;
+    self->opts.brokers = NULL;
+    self->opts.broker_count = 0;
+    self->opts.curve_server_public = opts->curve_server_public ? orr_strdup (opts->curve_server_public) : NULL;
+    self->opts.curve_cert = opts->curve_cert ? orr_strdup (opts->curve_cert) : NULL;
+    self->service = orr_strdup (service);
+    self->credit = credit;
+    pthread_mutex_init (&self->lock, NULL);
+    self->ready = zlist_new ();
+    self->pending = zhashx_new ();
+    zhashx_set_destructor (self->pending, s_pending_free);
+    self->done = zhashx_new ();
+    zhashx_set_destructor (self->done, s_done_free);
+    self->done_order = zlist_new ();
     for (size_t i = 0; i < opts->broker_count && i < ORR_BUS_MAX_BROKERS; i++) {
-        if (orr_bus_endpoint (opts->brokers[i], 0, state->links[i].endpoint, sizeof state->links[i].endpoint) != 0) {
-            s_state_free (&state);
+        if (orr_bus_endpoint (opts->brokers[i], 0, self->links[i].endpoint, sizeof self->links[i].endpoint) != 0) {
+            orr_bus_worker_destroy (&self);
             return NULL;
         }
-        state->nlinks++;
+        self->nlinks++;
     }
-    orr_bus_worker_t *self = orr_zalloc (sizeof *self);
-    self->state = state;
-    self->actor = zactor_new (s_worker_actor, state);
+    for (size_t i = 0; i < self->nlinks; i++)
+        s_link_connect (self, &self->links[i]);
+    self->keeper_started = pthread_create (&self->keeper, NULL, s_keeper, self) == 0;
     return self;
 }
 
@@ -391,52 +361,119 @@ orr_bus_worker_destroy (orr_bus_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     orr_bus_worker_t *self = *self_p;
-    zactor_destroy (&self->actor);      /* joins the thread: the state is ours again */
-    s_state_free (&self->state);
+    atomic_store (&self->stopping, true);
+    if (self->keeper_started)
+        pthread_join (self->keeper, NULL);
+    for (size_t i = 0; i < self->nlinks; i++) {
+        s_send (&self->links[i], ORR_BUS_W_DISCONNECT, NULL, NULL, NULL, NULL, 0);
+        zsock_destroy (&self->links[i].sock);
+    }
+    queued_t *q;
+    while ((q = zlist_pop (self->ready)))
+        s_queued_free (&q);
+    zlist_destroy (&self->ready);
+    zhashx_destroy (&self->pending);
+    zhashx_destroy (&self->done);
+    char *id;
+    while ((id = zlist_pop (self->done_order)))
+        free (id);
+    zlist_destroy (&self->done_order);
+    pthread_mutex_destroy (&self->lock);
+    orr_bus_opts_clear (&self->opts);
+    free (self->service);
     free (self);
     *self_p = NULL;
 }
 
-zsock_t *
-orr_bus_worker_sock (orr_bus_worker_t *self)
+int
+orr_bus_worker_poll (orr_bus_worker_t *self, zmq_pollitem_t *extra, int nextra, int timeout_ms)
 {
-    return zactor_sock (self->actor);
+    zmq_pollitem_t items[ORR_BUS_MAX_BROKERS + 8];
+    int which[ORR_BUS_MAX_BROKERS];
+    if (nextra > 8)
+        nextra = 8;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : orr_mono_ms () + timeout_ms;
+    pthread_mutex_lock (&self->lock);
+    int rc = 0;
+    while (zlist_size (self->ready) == 0) {
+        int64_t next = s_upkeep (self), now = orr_mono_ms ();
+        if (deadline < next)
+            next = deadline;
+        int n = 0;
+        for (size_t i = 0; i < self->nlinks; i++)
+            if (self->links[i].sock) {
+                which[n] = (int) i;
+                items[n++] = (zmq_pollitem_t) { zsock_resolve (self->links[i].sock), 0, ZMQ_POLLIN, 0 };
+            }
+        int nlinks = n;
+        for (int k = 0; k < nextra; k++) {
+            extra[k].revents = 0;
+            items[n++] = extra[k];
+        }
+        int got = zmq_poll (items, n, next > now ? (long) (next - now) : 0);
+        if (got < 0) {
+            rc = zmq_errno () == EINTR ? -1 : 0;
+            break;
+        }
+        for (int k = 0; k < nlinks; k++)
+            if (items[k].revents & ZMQ_POLLIN)
+                s_drain (self, (size_t) which[k]);
+        bool extra_fired = false;
+        for (int k = 0; k < nextra; k++) {
+            extra[k].revents = items[nlinks + k].revents;
+            extra_fired |= extra[k].revents != 0;
+        }
+        if (extra_fired || orr_mono_ms () >= deadline)
+            break;
+    }
+    if (zlist_size (self->ready))
+        rc = (int) zlist_size (self->ready);
+    pthread_mutex_unlock (&self->lock);
+    return rc;
 }
 
 int
 orr_bus_worker_recv (orr_bus_worker_t *self, orr_bus_request_t *req, int timeout_ms)
 {
     memset (req, 0, sizeof *req);
-    zmq_pollitem_t item = { zsock_resolve (zactor_sock (self->actor)), 0, ZMQ_POLLIN, 0 };
-    int rc = zmq_poll (&item, 1, timeout_ms);
-    if (rc < 0)
-        return -1;
-    if (rc == 0)
-        return 0;
-    zmsg_t *msg = zmsg_recv (self->actor);
-    if (!msg)
-        return -1;
-    char *request_id = zmsg_popstr (msg);
-    char *principal = zmsg_popstr (msg);
-    snprintf (req->request_id, sizeof req->request_id, "%s", request_id ? request_id : "");
-    snprintf (req->principal, sizeof req->principal, "%s", principal ? principal : "");
-    req->body = zmsg_pop (msg);
-    if (!req->body)
-        req->body = zframe_new_empty ();
-    free (request_id);
-    free (principal);
-    zmsg_destroy (&msg);
+    pthread_mutex_lock (&self->lock);
+    queued_t *q = zlist_pop (self->ready);
+    pthread_mutex_unlock (&self->lock);
+    if (!q) {
+        int rc = orr_bus_worker_poll (self, NULL, 0, timeout_ms);
+        if (rc <= 0)
+            return rc;
+        pthread_mutex_lock (&self->lock);
+        q = zlist_pop (self->ready);
+        pthread_mutex_unlock (&self->lock);
+        if (!q)
+            return 0;
+    }
+    snprintf (req->request_id, sizeof req->request_id, "%s", q->request_id);
+    snprintf (req->principal, sizeof req->principal, "%s", q->principal);
+    req->body = q->body;
+    q->body = NULL;
+    s_queued_free (&q);
     return 1;
 }
 
 int
 orr_bus_worker_reply (orr_bus_worker_t *self, const orr_bus_request_t *req, const void *body, size_t len)
 {
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, "REPLY");
-    zmsg_addstr (msg, req->request_id);
-    zmsg_addmem (msg, body, len);
-    return zmsg_send (&msg, self->actor);
+    zframe_t *frame = zframe_new (body, len);
+    pthread_mutex_lock (&self->lock);
+    pending_t *pending = zhashx_lookup (self->pending, req->request_id);
+    int rc = -1;
+    if (pending) {
+        for (route_t *r = zlist_first (pending->routes); r; r = zlist_next (pending->routes))
+            s_send (&self->links[r->broker], ORR_BUS_W_REPLY, r->client, req->request_id, frame, NULL, 0);
+        zhashx_delete (self->pending, req->request_id);
+        s_done_remember (self, req->request_id, frame);
+        rc = 0;
+    }
+    pthread_mutex_unlock (&self->lock);
+    zframe_destroy (&frame);
+    return rc;
 }
 
 void

@@ -224,11 +224,8 @@ orr_service_run (orr_service_t *self)
         for (size_t i = 0; i < self->ntimers; i++)
             if (self->timers[i].next_ms < next)
                 next = self->timers[i].next_ms;
-        zmq_pollitem_t items[2] = {
-            { zsock_resolve (orr_bus_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (orr_events_sub_sock (self->sub)), 0, ZMQ_POLLIN, 0 },
-        };
-        zmq_poll (items, 2, next > now ? (long) (next - now) : 0);
+        zmq_pollitem_t events = { zsock_resolve (orr_events_sub_sock (self->sub)), 0, ZMQ_POLLIN, 0 };
+        orr_bus_worker_poll (self->worker, &events, 1, next > now ? (int) (next - now) : 0);
         orr_bus_request_t req;
         for (int n = 0; n < 64 && orr_bus_worker_recv (self->worker, &req, 0) == 1; n++) {
             s_handle_request (self, &req);
