@@ -43,6 +43,7 @@ orr_bus_client_new (const orr_bus_opts_t *opts)
         zsock_t *s = zsock_new (ZMQ_DEALER);
         zsock_set_linger (s, 0);
         zsock_set_immediate (s, 1);
+        zsock_set_rcvtimeo (s, 0);      /* reads never block: we poll first */
         self->socks[self->nsocks++] = s;
         if (orr_bus_apply_curve (s, opts) != 0 || zsock_connect (s, "%s", ep) != 0)
             goto fail;
@@ -83,14 +84,14 @@ s_send_request (zsock_t *s, const char *service, const char *request_id, const v
 }
 
 /* Reads one message; returns 1 if it answers request_id (filling reply or err), 0 if it
- * is stale or malformed. */
+ * is stale or malformed, -1 if there was none. */
 static int
 s_read_reply (zsock_t *s, const char *request_id, orr_bus_status_t *status, char **reply, size_t *reply_len,
               char *err, size_t errlen)
 {
     zmsg_t *msg = zmsg_recv (s);
     if (!msg)
-        return 0;
+        return -1;
     int matched = 0;
     if (zmsg_size (msg) == 5) {
         zframe_t *header = zmsg_first (msg), *cmd = zmsg_next (msg);
@@ -169,10 +170,14 @@ orr_bus_client_request (orr_bus_client_t *self, const char *service, const char 
                     return ORR_BUS_INTERRUPTED;
                 continue;
             }
-            for (size_t i = 0; i < self->nsocks; i++)
-                while (zsock_events (self->socks[i]) & ZMQ_POLLIN)
-                    if (s_read_reply (self->socks[i], request_id, &status, reply, reply_len, err, errlen))
+            for (size_t i = 0; i < self->nsocks; i++) {
+                if (!(items[i].revents & ZMQ_POLLIN))
+                    continue;
+                int r;
+                while ((r = s_read_reply (self->socks[i], request_id, &status, reply, reply_len, err, errlen)) >= 0)
+                    if (r == 1)
                         return status;
+            }
         }
         orr_debug ("request %s to %s: no reply in %d ms (attempt %d of %d)", request_id, service, self->timeout_ms,
                    attempt + 1, self->retries);
