@@ -43,7 +43,6 @@ orr_bus_client_new (const orr_bus_opts_t *opts)
         zsock_t *s = zsock_new (ZMQ_DEALER);
         zsock_set_linger (s, 0);
         zsock_set_immediate (s, 1);
-        zsock_set_rcvtimeo (s, 0);      /* reads never block: we poll first */
         self->socks[self->nsocks++] = s;
         if (orr_bus_apply_curve (s, opts) != 0 || zsock_connect (s, "%s", ep) != 0)
             goto fail;
@@ -84,35 +83,54 @@ s_send_request (zsock_t *s, const char *service, const char *request_id, const v
 }
 
 /* Reads one message; returns 1 if it answers request_id (filling reply or err), 0 if it
- * is stale or malformed, -1 if there was none. */
+ * is stale or malformed, -1 if there was none. Frames go into zmq_msg_t on the stack:
+ * this runs once per request, and czmq's zmsg would allocate a frame object per part. */
 static int
 s_read_reply (zsock_t *s, const char *request_id, orr_bus_status_t *status, char **reply, size_t *reply_len,
               char *err, size_t errlen)
 {
-    zmsg_t *msg = zmsg_recv (s);
-    if (!msg)
-        return -1;
+    void *h = zsock_resolve (s);
+    zmq_msg_t part[5];
+    int nparts = 0, more = 1;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init (&m);
+        if (zmq_msg_recv (&m, h, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&m);
+            if (nparts == 0)
+                return -1;
+            break;   /* cannot happen: parts of a message arrive together */
+        }
+        more = zmq_msg_more (&m);
+        if (nparts < 5)
+            part[nparts] = m;      /* zmq_msg_t may be moved by value once received */
+        else
+            zmq_msg_close (&m);
+        nparts++;
+    }
     int matched = 0;
-    if (zmsg_size (msg) == 5) {
-        zframe_t *header = zmsg_first (msg), *cmd = zmsg_next (msg);
-        zmsg_next (msg);
-        zframe_t *rid = zmsg_next (msg), *body = zmsg_next (msg);
-        int c = zframe_size (cmd) == 1 ? *(unsigned char *) zframe_data (cmd) : -1;
-        if (zframe_streq (header, ORR_BUS_CLIENT) && zframe_streq (rid, request_id)) {
+    if (nparts == 5) {
+        size_t idlen = strlen (request_id);
+        const unsigned char *cmd = zmq_msg_data (&part[1]);
+        bool header_ok = zmq_msg_size (&part[0]) == 4 && memcmp (zmq_msg_data (&part[0]), ORR_BUS_CLIENT, 4) == 0;
+        bool id_ok = zmq_msg_size (&part[3]) == idlen && memcmp (zmq_msg_data (&part[3]), request_id, idlen) == 0;
+        if (header_ok && id_ok && zmq_msg_size (&part[1]) == 1) {
             matched = 1;
-            if (c == ORR_BUS_C_REPLY) {
+            size_t n = zmq_msg_size (&part[4]);
+            if (cmd[0] == ORR_BUS_C_REPLY) {
                 *status = ORR_BUS_OK;
-                *reply_len = zframe_size (body);
-                *reply = orr_zalloc (*reply_len + 1);
-                memcpy (*reply, zframe_data (body), *reply_len);
+                *reply_len = n;
+                *reply = orr_zalloc (n + 1);
+                memcpy (*reply, zmq_msg_data (&part[4]), n);
             }
             else {
                 *status = ORR_BUS_REFUSED;
-                snprintf (err, errlen, "%.*s", (int) zframe_size (body), (char *) zframe_data (body));
+                snprintf (err, errlen, "%.*s", (int) n, (char *) zmq_msg_data (&part[4]));
             }
         }
     }
-    zmsg_destroy (&msg);
+    for (int i = 0; i < nparts && i < 5; i++)
+        zmq_msg_close (&part[i]);
     return matched;
 }
 
