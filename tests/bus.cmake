@@ -6,7 +6,7 @@ add_library(orrery_busfixture STATIC bus_fixture.c)
 target_link_libraries(orrery_busfixture PUBLIC orrery_testutil)
 
 foreach(t test_bus_lru test_bus_worker_kill test_bus_broker_restart test_bus_two_brokers
-          test_bus_events test_bus_fuzz test_bus_curve)
+          test_bus_events test_bus_fuzz test_bus_curve test_bus_slow_handler)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
     orrery_test(${t} ${t}.c TIMEOUT 180)
     target_link_libraries(${t} PRIVATE orrery_busfixture)

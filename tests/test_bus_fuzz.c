@@ -468,6 +468,10 @@ s_drain_monitors (s_run_t *r)
             zmq_recv (h, addr, sizeof addr, 0);
             uint16_t event;
             memcpy (&event, ev, 2);
+            if (i == 2 && getenv ("FUZZ_DEBUG")) {
+                uint32_t val; memcpy (&val, ev + 2, 4);
+                static unsigned dbgn; if (dbgn++ < 60) fprintf (stderr, "DBG mon2 t=%lld ev=%#x val=%u sent2=%u\n", (long long) orr_mono_ms (), event, val, r->sent[2]);
+            }
             if (event == ZMQ_EVENT_DISCONNECTED)
                 r->drops[i]++;
             else if (event == ZMQ_EVENT_CONNECTED)
@@ -906,7 +910,7 @@ s_fuzz_sock (s_run_t *r, int index, int type, const char *addr, int offset)
     zsock_set_reconnect_ivl (s, 10);
     char mon[64];
     snprintf (mon, sizeof mon, "inproc://fuzz-monitor-%d", index);
-    CHECK (zmq_socket_monitor (zsock_resolve (s), mon, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0);
+    CHECK (zmq_socket_monitor (zsock_resolve (s), mon, index == 2 && getenv ("FUZZ_DEBUG") ? ZMQ_EVENT_ALL : ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0);
     r->mon[index] = zsock_new_pair (mon);   /* czmq closes it even when a CHECK exits */
     CHECK (r->mon[index] != NULL);
     /* no fixed routing id for the DEALER: a ROUTER ignores a reconnecting peer whose id it
