@@ -145,12 +145,26 @@ orr_events_sub_new (const orr_bus_opts_t *opts, const char *const *prefixes)
         self->opts.brokers[i] = orr_strdup (opts->brokers[i]);
     self->opts.curve_server_public = opts->curve_server_public ? orr_strdup (opts->curve_server_public) : NULL;
     self->opts.curve_cert = opts->curve_cert ? orr_strdup (opts->curve_cert) : NULL;
-    size_t n = 0;
+    size_t n = 0, kept = 0;
     while (prefixes && prefixes[n])
         n++;
     self->prefixes = orr_zalloc ((n + 1) * sizeof (char *));
-    for (size_t i = 0; i < n; i++)
-        self->prefixes[i] = orr_strdup (prefixes[i]);
+    for (size_t i = 0; i < n; i++) {
+        /* A prefix longer than any topic matches nothing; refusing it also keeps libzmq
+         * 4.3.4 from mis-encoding 246-255-byte subscriptions (zeromq/libzmq#4367). */
+        if (strlen (prefixes[i]) > ORR_BUS_TOPIC_MAX) {
+            orr_warn ("ignored a subscription prefix of %zu bytes (topics have at most %d)", strlen (prefixes[i]),
+                      ORR_BUS_TOPIC_MAX);
+            continue;
+        }
+        self->prefixes[kept++] = orr_strdup (prefixes[i]);
+    }
+    if (n > 0 && kept == 0) {
+        orr_strv_free (&self->prefixes);
+        orr_bus_opts_clear (&self->opts);
+        free (self);
+        return NULL;
+    }
     char hex[9];
     orr_random_hex (hex, 4);
     self->current = (size_t) strtoul (hex, NULL, 16) % opts->broker_count;

@@ -30,7 +30,8 @@ int orr_events_pub_wait_ready (orr_events_pub_t *self, int timeout_ms);
 /* 0, or -1 for a bad topic (empty, longer than ORR_BUS_TOPIC_MAX, non-printable). */
 int orr_events_publish (orr_events_pub_t *self, const char *topic, const void *body, size_t len);
 
-/* `prefixes`: NULL-terminated topic prefixes; NULL or {NULL} = everything. */
+/* `prefixes`: NULL-terminated topic prefixes; NULL or {NULL} = everything. Prefixes longer
+ * than ORR_BUS_TOPIC_MAX are ignored; NULL if that leaves none. */
 orr_events_sub_t *orr_events_sub_new (const orr_bus_opts_t *opts, const char *const *prefixes);
 void orr_events_sub_destroy (orr_events_sub_t **self_p);
 /* Waits for the first tick of the broker we listen to: subscriptions are in place. */
