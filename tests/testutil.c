@@ -5,6 +5,7 @@
  *  die with the test even when the test itself is killed by ctest's timeout.
  */
 #include "testutil.h"
+#include "orr_spawn.h"
 #include "orr_util.h"
 
 #include <arpa/inet.h>
@@ -58,28 +59,8 @@ tu_bin (const char *name)
 pid_t
 tu_spawn (char *const argv[], char *const env[], const char *logfile)
 {
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
+    pid_t pid = orr_spawn (argv, env, logfile);
     CHECK (pid >= 0, "fork: %s", strerror (errno));
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        setpgid (0, 0);
-        if (logfile) {
-            int fd = open (logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (fd >= 0) {
-                dup2 (fd, 1);
-                dup2 (fd, 2);
-                close (fd);
-            }
-        }
-        for (char *const *e = env; e && *e; e++)
-            putenv (*e);
-        execv (argv[0], argv);
-        fprintf (stderr, "exec %s: %s\n", argv[0], strerror (errno));
-        _exit (127);
-    }
     return pid;
 }
 

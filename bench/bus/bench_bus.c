@@ -37,6 +37,7 @@
  *  direct req/s at the largest client count, with 2 decimals.
  */
 #include "orr_bus_client.h"
+#include "orr_spawn.h"
 #include "orr_util.h"
 
 #include <czmq.h>
@@ -118,29 +119,10 @@ s_on_signal (int sig)
 static pid_t
 s_spawn (char *const argv[], char *const env[], const char *logfile)
 {
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
+    pid_t pid = orr_spawn (argv, env, logfile);
     if (pid < 0) {
         fprintf (stderr, "fork: %s\n", strerror (errno));
         exit (1);
-    }
-    if (pid == 0) {
-        /* die with the main thread of the benchmark, even when it is SIGKILLed */
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        setpgid (0, 0);   /* a terminal ^C reaches us only; we stop the children */
-        int fd = open (logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2 (fd, 1);
-            dup2 (fd, 2);
-            close (fd);
-        }
-        for (char *const *e = env; e && *e; e++)
-            putenv (*e);
-        execv (argv[0], argv);
-        fprintf (stderr, "exec %s: %s\n", argv[0], strerror (errno));
-        _exit (127);
     }
     if (s_nchildren < BENCH_MAX_CHILDREN) {
         s_children[s_nchildren] = pid;

@@ -1,15 +1,16 @@
 /*  supervisor: the process table behind `orrery up`.
  *
- *  Each child runs in a process group of its own, so a Ctrl-C in the terminal reaches
- *  only `orrery up`, which then stops the children in reverse start order (gateway and
- *  proxy before the services, the bus and Redis last, so in-flight work can finish).
- *  Each child also gets PR_SET_PDEATHSIG(SIGKILL): if `orrery up` itself is killed, no
- *  child outlives it. A child that exits while we are not stopping is restarted after a
+ *  Children are started by orr_spawn: a process group each, so a Ctrl-C in the terminal
+ *  reaches only `orrery up`, which then stops the children in reverse start order
+ *  (gateway and proxy before the services, the bus and Redis last, so in-flight work can
+ *  finish); and PR_SET_PDEATHSIG(SIGKILL), so if `orrery up` itself is killed no child
+ *  outlives it. A child that exits while we are not stopping is restarted after a
  *  delay that doubles from 250 ms to 10 s, reset once it has stayed up for 30 s, so a
  *  crash loop neither spins nor waits long after a one-off failure.
  */
 #include "supervisor.h"
 #include "orr_log.h"
+#include "orr_spawn.h"
 #include "orr_util.h"
 
 #include <errno.h>
@@ -69,40 +70,11 @@ supervisor_new (const char *log_dir)
 static int
 s_spawn (supervisor_t *self, child_t *c)
 {
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
+    pid_t pid = orr_spawn (c->argv, c->env, c->log);
     if (pid < 0) {
         orr_error ("cannot fork %s: %s", c->name, strerror (errno));
         return -1;
     }
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        setpgid (0, 0);
-        signal (SIGINT, SIG_DFL);
-        signal (SIGTERM, SIG_DFL);
-        signal (SIGPIPE, SIG_DFL);
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        int fd = open (c->log, O_WRONLY | O_CREAT | O_APPEND, 0640);
-        int devnull = open ("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2 (devnull, 0);
-        if (fd >= 0) {
-            dup2 (fd, 1);
-            dup2 (fd, 2);
-        }
-        for (int i = 3; i < 1024; i++)
-            close (i);
-        for (char **e = c->env; *e; e++)
-            putenv (*e);
-        execvp (c->argv[0], c->argv);
-        fprintf (stderr, "cannot run %s: %s\n", c->argv[0], strerror (errno));
-        _exit (127);
-    }
-    setpgid (pid, pid);   /* also from here, so it holds before the child runs */
     c->pid = pid;
     c->started_ms = orr_mono_ms ();
     c->restart_at_ms = 0;
