@@ -6,6 +6,7 @@
 #include "orr_config.h"
 #include "orr_log.h"
 #include "orr_signal.h"
+#include "orr_util.h"
 
 #include <czmq.h>
 #include <stdlib.h>
@@ -35,13 +36,9 @@ main (int argc, char **argv)
     zsys_set_linger (0);
 
     const char *bind = orr_config_get (config, "BUS_BIND");
-    char *first = NULL;
-    if (!bind || !*bind) {
-        const char *bus = orr_config_get (config, "BUS");
-        const char *comma = strchr (bus, ',');
-        first = comma ? strndup (bus, (size_t) (comma - bus)) : strdup (bus);
-        bind = first;
-    }
+    char **brokers = orr_split (orr_config_get (config, "BUS"), ',', NULL);
+    if (!bind || !*bind)
+        bind = brokers[0] ? brokers[0] : "";
     broker_opts_t opts = {
         .bind = bind,
         .heartbeat_ms = (int) orr_config_int (config, "BUS_HEARTBEAT_MS"),
@@ -57,13 +54,13 @@ main (int argc, char **argv)
     if (opts.heartbeat_ms < 10 || opts.liveness < 1 || opts.request_ttl_ms < 1 || opts.max_message < 1024
         || opts.events_hwm < 1) {
         orr_error ("bus settings out of range (heartbeat >= 10 ms, liveness >= 1, ttl >= 1 ms, max message >= 1024, hwm >= 1)");
-        free (first);
+        orr_strv_free (&brokers);
         orr_config_destroy (&config);
         return 2;
     }
     broker_t *broker = broker_new (&opts);
     if (!broker) {
-        free (first);
+        orr_strv_free (&brokers);
         orr_config_destroy (&config);
         return 1;
     }
@@ -75,7 +72,7 @@ main (int argc, char **argv)
               (unsigned long long) st.events_refused, (unsigned long long) st.workers_purged,
               (unsigned long long) st.requeued);
     broker_destroy (&broker);
-    free (first);
+    orr_strv_free (&brokers);
     orr_config_destroy (&config);
     return 0;
 }

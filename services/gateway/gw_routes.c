@@ -24,7 +24,6 @@ gw_route (void *ctx, const gw_request_t *req)
         return gw_reply (req, 200, "text/html", "", 0);
     if (s_is (req, "GET", "/hub/api") || s_is (req, "GET", "/hub/api/"))
         return gw_reply_json (req, 200, "{\"version\":\"3.0.0\"}");
-    if (strncmp (req->path, "/hub/api/", 9) == 0 || strcmp (req->path, "/hub/api") == 0)
-        return gw_reply_error (req, 404, "Not Found");
+    /* unknown paths, in the API or not, are JSON 404s as the hub answers them */
     return gw_reply_error (req, 404, "Not Found");
 }
