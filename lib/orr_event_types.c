@@ -35,6 +35,7 @@ static const event_type_row_t s_event_types[] = {
     { "group.", true, &orrery__identity_event__descriptor },
     { "token.", true, &orrery__identity_event__descriptor },
     { "service.", true, &orrery__identity_event__descriptor },
+    { "session.", true, &orrery__identity_event__descriptor },  /* session.ended */
 };
 
 #define S_EVENT_TYPES_COUNT (sizeof s_event_types / sizeof s_event_types[0])

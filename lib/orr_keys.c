@@ -160,10 +160,22 @@ char *orr_key_role (const char *role)              { return s_key ("r", role, "r
 char *orr_key_oauth_client (const char *client_id) { return s_key ("oc", client_id, "oauth_client", NULL); }
 char *orr_key_oauth_code (const char *code_hash)   { return s_key ("oa", code_hash, "oauth_code", NULL); }
 char *orr_key_session (const char *session_id)     { return s_key ("s", session_id, "session", NULL); }
+char *orr_key_user_sessions (const char *user)     { return s_key ("u", user, "sessions", NULL); }
+char *orr_key_user_oauth (const char *user)        { return s_key ("u", user, "oauth", NULL); }
 char *orr_key_node (const char *node)              { return s_key ("n", node, "node", NULL); }
 char *orr_key_node_reservations (const char *node) { return s_key ("n", node, "reservations", NULL); }
 char *orr_key_request_done (const char *request_id) { return s_key ("req", request_id, "done", NULL); }
 char *orr_key_routes (void)                        { return s_key ("routes", NULL, "table", NULL); }
+
+char *
+orr_key_login_throttle (const char *kind, const char *who)
+{
+    /* kind is our own literal; who is escaped, so ':' inside it cannot shift the parts */
+    char *escaped_who = orr_key_escape (who);
+    char *key = orr_sprintf ("orr:{lt:%s:%s}:throttle", kind, escaped_who);
+    free (escaped_who);
+    return key;
+}
 
 char *
 orr_key_server (const char *user, const char *server)
@@ -193,6 +205,9 @@ orr_key_index (orr_index_t index)
         [ORR_INDEX_ROLES] = "roles",
         [ORR_INDEX_OAUTH_CLIENTS] = "oauth_clients",
         [ORR_INDEX_NODES] = "nodes",
+        [ORR_INDEX_GROUP_SEQ] = "group_seq",
+        [ORR_INDEX_TOKEN_SEQ] = "token_seq",
+        [ORR_INDEX_SECRETS] = "secrets",
     };
     if ((unsigned) index >= sizeof names / sizeof names[0] || !names[index])
         abort ();   /* not a member of the enum: a programming error */

@@ -36,6 +36,10 @@ char *orr_key_role (const char *role);                /* orr:{r:R}:role     hash
 char *orr_key_oauth_client (const char *client_id);   /* orr:{oc:C}:oauth_client hash */
 char *orr_key_oauth_code (const char *code_hash);     /* orr:{oa:H}:oauth_code   hash */
 char *orr_key_session (const char *session_id);       /* orr:{s:S}:session  hash   */
+char *orr_key_user_sessions (const char *user);       /* orr:{u:U}:sessions set    */
+char *orr_key_user_oauth (const char *user);          /* orr:{u:U}:oauth    hash client -> consented scopes */
+/* Login throttling: kind "u" (user name) or "a" (client address). */
+char *orr_key_login_throttle (const char *kind, const char *who);  /* orr:{lt:K:W}:throttle hash */
 
 /* --- spawner (server names may be "", the default server) ------------------------------ */
 char *orr_key_user_servers (const char *user);                     /* orr:{u:U}:servers        set */
@@ -57,10 +61,13 @@ char *orr_key_request_done (const char *request_id);  /* orr:{req:ID}:done      
 typedef enum {
     ORR_INDEX_USERS,            /* orr:{idx}:users          zset  user name -> numeric id */
     ORR_INDEX_USER_SEQ,         /* orr:{idx}:user_seq       string counter (INCR) for ids */
-    ORR_INDEX_GROUPS,           /* orr:{idx}:groups         set   group names */
+    ORR_INDEX_GROUPS,           /* orr:{idx}:groups         zset  group name -> numeric id */
     ORR_INDEX_ROLES,            /* orr:{idx}:roles          set   role names */
     ORR_INDEX_OAUTH_CLIENTS,    /* orr:{idx}:oauth_clients  set   client ids */
-    ORR_INDEX_NODES             /* orr:{idx}:nodes          zset  node -> last heartbeat (ms) */
+    ORR_INDEX_NODES,            /* orr:{idx}:nodes          zset  node -> last heartbeat (ms) */
+    ORR_INDEX_GROUP_SEQ,        /* orr:{idx}:group_seq      string counter (INCR) for group ids */
+    ORR_INDEX_TOKEN_SEQ,        /* orr:{idx}:token_seq      string counter (INCR) for token ids */
+    ORR_INDEX_SECRETS           /* orr:{idx}:secrets        hash  name -> secret (cookie signing key) */
 } orr_index_t;
 char *orr_key_index (orr_index_t index);
 

@@ -1034,3 +1034,28 @@ orr_store_eval (orr_store_t *self, const orr_script_t *script, int nkeys, int ar
     redisFreeCommand (cmd);
     return reply;
 }
+
+void
+orr_args_push (orr_args_t *args, char *owned)
+{
+    if (args->n == args->cap) {
+        args->cap = args->cap ? args->cap * 2 : 16;
+        args->v = orr_realloc (args->v, args->cap * sizeof (char *));
+    }
+    args->v[args->n++] = owned;
+}
+
+void
+orr_args_clear (orr_args_t *args)
+{
+    for (size_t i = 0; i < args->n; i++)
+        free (args->v[i]);
+    free (args->v);
+    memset (args, 0, sizeof *args);
+}
+
+redisReply *
+orr_store_eval_args (orr_store_t *self, const orr_script_t *script, size_t nkeys, const orr_args_t *args)
+{
+    return orr_store_eval (self, script, (int) nkeys, (int) args->n, (const char **) args->v, NULL);
+}

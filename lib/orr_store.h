@@ -129,4 +129,15 @@ const char *orr_script_name (const orr_script_t *self);
 redisReply *orr_store_eval (orr_store_t *self, const orr_script_t *script, int nkeys, int argc,
                             const char **argv, const size_t *lens);
 
+/* Building a script's argv: a growable list of owned strings (keys first, then arguments). */
+typedef struct {
+    char **v;
+    size_t n, cap;
+} orr_args_t;
+/* Appends `owned` (taken over; freed by orr_args_clear). */
+void orr_args_push (orr_args_t *args, char *owned);
+void orr_args_clear (orr_args_t *args);
+/* orr_store_eval over args: the first nkeys entries are keys. */
+redisReply *orr_store_eval_args (orr_store_t *self, const orr_script_t *script, size_t nkeys, const orr_args_t *args);
+
 #endif

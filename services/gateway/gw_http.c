@@ -18,7 +18,10 @@
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GW_CONNECTION_MEMORY (32 * 1024)
@@ -48,7 +51,8 @@ s_add_common_headers (struct MHD_Response *resp, bool api)
 }
 
 enum MHD_Result
-gw_reply (const gw_request_t *req, unsigned status, const char *content_type, const char *body, size_t len)
+gw_reply_with (const gw_request_t *req, unsigned status, const char *content_type, const char *body, size_t len,
+               const char *const *headers)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer (len, (void *) body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -56,9 +60,210 @@ gw_reply (const gw_request_t *req, unsigned status, const char *content_type, co
     s_add_common_headers (resp, strncmp (req->path, "/hub/api", 8) == 0);
     if (content_type)
         MHD_add_response_header (resp, "Content-Type", content_type);
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header (resp, headers[i], headers[i + 1]);
     enum MHD_Result rc = MHD_queue_response (req->conn, status, resp);
     MHD_destroy_response (resp);
     return rc;
+}
+
+enum MHD_Result
+gw_reply (const gw_request_t *req, unsigned status, const char *content_type, const char *body, size_t len)
+{
+    return gw_reply_with (req, status, content_type, body, len, NULL);
+}
+
+enum MHD_Result
+gw_reply_jsonv (const gw_request_t *req, unsigned status, json_t *value)
+{
+    char *text = json_dumps (value, JSON_COMPACT);
+    json_decref (value);
+    enum MHD_Result rc = gw_reply_json (req, status, text ? text : "null");
+    free (text);
+    return rc;
+}
+
+enum MHD_Result
+gw_reply_errorf (const gw_request_t *req, unsigned status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (msg, sizeof msg, fmt, ap);
+    va_end (ap);
+    return gw_reply_error (req, status, msg);
+}
+
+const char *
+gw_arg (const gw_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value (req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *
+gw_header (const gw_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+gw_cookie (const gw_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value (req->conn, MHD_COOKIE_KIND, name);
+}
+
+typedef struct {
+    const char *name;
+    const char **values;
+    size_t n;
+} args_collect_t;
+
+static enum MHD_Result
+s_collect_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    args_collect_t *c = cls;
+    if (key && value && strcmp (key, c->name) == 0 && c->n < 64) {
+        c->values = orr_realloc (c->values, (c->n + 2) * sizeof (char *));
+        c->values[c->n++] = value;
+        c->values[c->n] = NULL;
+    }
+    return MHD_YES;
+}
+
+const char **
+gw_args_all (const gw_request_t *req, const char *name)
+{
+    args_collect_t c = { name, orr_zalloc (sizeof (char *)), 0 };
+    MHD_get_connection_values (req->conn, MHD_GET_ARGUMENT_KIND, s_collect_arg, &c);
+    return c.values;
+}
+
+static int
+s_hexval (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes n bytes of a form-encoded value ('+' is a space, %XX a byte) into a new string. */
+static char *
+s_form_decode (const char *s, size_t n)
+{
+    char *out = orr_zalloc (n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+')
+            out[o++] = ' ';
+        else if (s[i] == '%' && i + 2 < n && s_hexval (s[i + 1]) >= 0
+                 && s_hexval (s[i + 2]) >= 0) {
+            out[o++] = (char) (s_hexval (s[i + 1]) * 16 + s_hexval (s[i + 2]));
+            i += 2;
+        }
+        else
+            out[o++] = s[i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+char *
+gw_form_value (const gw_request_t *req, const char *name)
+{
+    const char *p = req->body, *end = req->body + req->body_len;
+    size_t nlen = strlen (name);
+    while (p < end) {
+        const char *amp = memchr (p, '&', (size_t) (end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr (p, '=', (size_t) (stop - p));
+        if (eq && (size_t) (eq - p) == nlen && memcmp (p, name, nlen) == 0)
+            return s_form_decode (eq + 1, (size_t) (stop - eq - 1));
+        p = stop + 1;
+    }
+    return NULL;
+}
+
+/* Appends a percent-encoded copy of s to *out. */
+static void
+s_append_encoded (char **out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen (*out), add = 3 * strlen (s) + 1;
+    *out = orr_realloc (*out, n + add);
+    char *p = *out + n;
+    for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr ("-._~", *c))
+            *p++ = (char) *c;
+        else {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 15];
+        }
+    }
+    *p = '\0';
+}
+
+typedef struct {
+    char *out;
+    const char *const *skip;
+} query_build_t;
+
+static enum MHD_Result
+s_keep_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    query_build_t *q = cls;
+    char **out = &q->out;
+    for (size_t i = 0; key && q->skip && q->skip[i]; i++)
+        if (strcmp (key, q->skip[i]) == 0)
+            return MHD_YES;
+    if (!key)
+        return MHD_YES;
+    if (**out) {
+        char *grown = orr_sprintf ("%s&", *out);
+        free (*out);
+        *out = grown;
+    }
+    s_append_encoded (out, key);
+    if (value) {
+        char *grown = orr_sprintf ("%s=", *out);
+        free (*out);
+        *out = grown;
+        s_append_encoded (out, value);
+    }
+    return MHD_YES;
+}
+
+char *
+gw_query (const gw_request_t *req, const char *const *skip)
+{
+    query_build_t q = { orr_strdup (""), skip };
+    MHD_get_connection_values (req->conn, MHD_GET_ARGUMENT_KIND, s_keep_arg, &q);
+    return q.out;
+}
+
+void
+gw_client_addr (const gw_request_t *req, char *out, size_t outlen)
+{
+    snprintf (out, outlen, "unknown");
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info && info->client_addr && info->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *) info->client_addr;
+        inet_ntop (AF_INET, &sin->sin_addr, out, (socklen_t) outlen);
+    }
+    const char *xff = gw_header (req, "X-Forwarded-For");
+    if (xff && strcmp (out, "127.0.0.1") == 0) {
+        /* the proxy appends the address it saw last */
+        const char *last = strrchr (xff, ',');
+        last = last ? last + 1 : xff;
+        while (*last == ' ')
+            last++;
+        if (*last && strlen (last) < outlen)
+            snprintf (out, outlen, "%s", last);
+    }
 }
 
 enum MHD_Result

@@ -6,6 +6,7 @@
 #ifndef GW_HTTP_H
 #define GW_HTTP_H
 
+#include <jansson.h>
 #include <microhttpd.h>
 #include <stddef.h>
 
@@ -29,6 +30,24 @@ typedef struct {
     size_t body_len;
 } gw_request_t;
 
+/* A request argument (query string or urlencoded form), header or cookie; NULL if absent.
+ * Owned by MHD, valid during the request. Header names are case-insensitive. */
+const char *gw_arg (const gw_request_t *req, const char *name);
+const char *gw_header (const gw_request_t *req, const char *name);
+const char *gw_cookie (const gw_request_t *req, const char *name);
+/* A field of an application/x-www-form-urlencoded body, decoded; caller frees; NULL if
+ * absent. */
+char *gw_form_value (const gw_request_t *req, const char *name);
+/* The query string rebuilt (percent-encoded) without the arguments named in skip
+ * (NULL-terminated or NULL); "" when empty. Caller frees. */
+char *gw_query (const gw_request_t *req, const char *const *skip);
+/* Every value of a repeated query argument (?scopes=a&scopes=b), NULL-terminated; caller frees
+ * the array (not the strings). */
+const char **gw_args_all (const gw_request_t *req, const char *name);
+/* The client's address: the proxy's X-Forwarded-For entry when the peer is loopback (the
+ * proxy), else the peer. Into out. */
+void gw_client_addr (const gw_request_t *req, char *out, size_t outlen);
+
 /* Answers one request; returns an MHD result from one of the gw_reply_* helpers. */
 typedef enum MHD_Result (gw_route_fn) (void *ctx, const gw_request_t *req);
 
@@ -38,5 +57,14 @@ void gw_http_destroy (gw_http_t **self_p);
 enum MHD_Result gw_reply (const gw_request_t *req, unsigned status, const char *content_type, const char *body, size_t len);
 enum MHD_Result gw_reply_json (const gw_request_t *req, unsigned status, const char *json_text);
 enum MHD_Result gw_reply_error (const gw_request_t *req, unsigned status, const char *message);
+/* As gw_reply, plus extra headers given as name, value, name, value, ..., NULL. A name
+ * may repeat (Set-Cookie). */
+enum MHD_Result gw_reply_with (const gw_request_t *req, unsigned status, const char *content_type, const char *body,
+                               size_t len, const char *const *headers);
+/* JSON text of `value` (stolen) with status. */
+enum MHD_Result gw_reply_jsonv (const gw_request_t *req, unsigned status, json_t *value);
+/* Status and message printf-style, as a JSON error. */
+enum MHD_Result gw_reply_errorf (const gw_request_t *req, unsigned status, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 #endif

@@ -24,62 +24,6 @@
 
 #define PUBLISH_READY_MS 5000
 
-static const orr_setting_t s_settings[] = {
-    { "STATE_DIR", "./.orrery", "the state directory of the `orrery up` to talk to (its orrery.env names the bus)" },
-    { NULL, NULL, NULL },
-};
-
-/* Splits argv into options (kept in argv, compacted) and positional arguments. */
-static int
-s_positionals (int *argc, char **argv, char **pos, int max)
-{
-    int n = 0, out = 1;
-    for (int i = 1; i < *argc; i++) {
-        if (strncmp (argv[i], "--", 2) == 0) {
-            argv[out++] = argv[i];
-            bool has_value = !strchr (argv[i], '=') && strcmp (argv[i], "--help") != 0;
-            if (has_value && i + 1 < *argc)
-                argv[out++] = argv[++i];
-        }
-        else if (n < max)
-            pos[n++] = argv[i];
-        else
-            return -1;
-    }
-    *argc = out;
-    return n;
-}
-
-/* Points CONFIG_FILE at <state>/orrery.env unless the caller chose a file or a bus. */
-static void
-s_find_stack (orr_config_t *config, int argc, char **argv)
-{
-    if (getenv ("ORRERY_CONFIG_FILE") || getenv ("ORRERY_BUS"))
-        return;
-    const char *state = getenv ("ORRERY_STATE_DIR");
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--state-dir") == 0 && i + 1 < argc)
-            state = argv[i + 1];
-        else if (strncmp (argv[i], "--state-dir=", 12) == 0)
-            state = argv[i] + 12;
-    }
-    char *path = orr_sprintf ("%s/orrery.env", state ? state : "./.orrery");
-    if (access (path, R_OK) == 0)
-        orr_config_set (config, "CONFIG_FILE", path);
-    free (path);
-}
-
-static orr_config_t *
-s_config (const char *program, const char *summary, int argc, char **argv, int *rc)
-{
-    orr_config_t *config = orr_config_new (program, summary, s_settings);
-    s_find_stack (config, argc, argv);
-    *rc = orr_config_load (config, argc, argv);
-    orr_config_apply_logging (config, "cli");
-    orr_log_set_level ("warn");
-    return config;
-}
-
 static void
 s_print_event (const orr_event_t *ev)
 {
@@ -118,13 +62,13 @@ int
 cli_events (int argc, char **argv)
 {
     char *pos[1] = { NULL };
-    int npos = s_positionals (&argc, argv, pos, 1);
+    int npos = cli_positionals (&argc, argv, pos, 1);
     if (npos < 0) {
         fprintf (stderr, "usage: orrery events [TOPIC-PREFIX] [--state-dir DIR]\n");
         return 2;
     }
     int rc;
-    orr_config_t *config = s_config ("orrery events", "Prints bus events as JSON lines until Ctrl-C.", argc, argv, &rc);
+    orr_config_t *config = cli_stack_config ("orrery events", "Prints bus events as JSON lines until Ctrl-C.", argc, argv, &rc);
     if (rc != 0) {
         orr_config_destroy (&config);
         return rc > 0 ? 0 : 2;
@@ -154,14 +98,14 @@ int
 cli_publish (int argc, char **argv)
 {
     char *pos[2] = { NULL, NULL };
-    int npos = s_positionals (&argc, argv, pos, 2);
+    int npos = cli_positionals (&argc, argv, pos, 2);
     bool help = argc > 1 && strcmp (argv[1], "--help") == 0;
     if (npos != 2 && !help) {
         fprintf (stderr, "usage: orrery publish TOPIC JSON [--state-dir DIR]\n");
         return 2;
     }
     int rc;
-    orr_config_t *config = s_config ("orrery publish", "Publishes one event: TOPIC and a JSON object for its message.", argc, argv, &rc);
+    orr_config_t *config = cli_stack_config ("orrery publish", "Publishes one event: TOPIC and a JSON object for its message.", argc, argv, &rc);
     if (rc != 0) {
         orr_config_destroy (&config);
         return rc > 0 ? 0 : 2;

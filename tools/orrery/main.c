@@ -13,7 +13,9 @@ s_usage (FILE *f)
     fprintf (f, "usage: orrery COMMAND [options]\n\n"
                 "  up                      run the whole stack on this machine (--help for options)\n"
                 "  events [TOPIC-PREFIX]   print bus events as JSON lines until Ctrl-C\n"
-                "  publish TOPIC JSON      publish one event (JSON mapped to the topic's protobuf message)\n\n"
+                "  publish TOPIC JSON      publish one event (JSON mapped to the topic's protobuf message)\n"
+                "  token create --user N   create user N if needed and print a new API token\n"
+                "  user passwd NAME        set NAME's built-in password from stdin\n\n"
                 "Each command takes --help. Settings also come from ORRERY_* variables (see docs/configuration.md).\n");
 }
 
@@ -31,6 +33,10 @@ main (int argc, char **argv)
         return cli_events (argc - 1, argv + 1);
     if (strcmp (argv[1], "publish") == 0)
         return cli_publish (argc - 1, argv + 1);
+    if (strcmp (argv[1], "token") == 0)
+        return cli_token (argc - 1, argv + 1);
+    if (strcmp (argv[1], "user") == 0)
+        return cli_user (argc - 1, argv + 1);
     fprintf (stderr, "orrery: unknown command '%s'\n", argv[1]);
     s_usage (stderr);
     return 2;

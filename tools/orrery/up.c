@@ -193,7 +193,7 @@ cli_up (int argc, char **argv)
     orr_random_hex (token, 32);
 
     char env_redis[96], env_bus[1100], env_state[PATH_MAX + 32], env_gwport[48], env_proxy[96], env_token[128],
-        env_hub[96], env_public[128];
+        env_hub[96], env_public[128], env_public_ip[96];
     snprintf (env_redis, sizeof env_redis, "ORRERY_REDIS_URL=redis://127.0.0.1:%d/0", redis_port);
     snprintf (env_bus, sizeof env_bus, "ORRERY_BUS=%s", bus);
     snprintf (env_state, sizeof env_state, "ORRERY_STATE_DIR=%s", state);
@@ -202,6 +202,7 @@ cli_up (int argc, char **argv)
     snprintf (env_token, sizeof env_token, "ORRERY_PROXY_AUTH_TOKEN=%s", token);
     snprintf (env_hub, sizeof env_hub, "ORRERY_HUB_URL=http://127.0.0.1:%d", gateway_port);
     snprintf (env_public, sizeof env_public, "ORRERY_PUBLIC_URL=http://%s:%ld/", ip, public_port);
+    snprintf (env_public_ip, sizeof env_public_ip, "ORRERY_PUBLIC_IP=%s", ip);
 
     /* what `orrery events` and friends read to find this stack */
     char *envfile = orr_sprintf ("%s/orrery.env", state);
@@ -237,7 +238,7 @@ cli_up (int argc, char **argv)
             snprintf (env_bind, sizeof env_bind, "ORRERY_BUS_BIND=%s", svc == 0 ? brokers[k] : "");
             char *argv_svc[] = { bin, NULL };
             char *env_svc[] = { env_redis, env_bus, env_state, env_gwport, env_proxy, env_token, env_hub,
-                                env_public, env_replica, svc == 0 ? env_bind : NULL, NULL };
+                                env_public, env_public_ip, env_replica, svc == 0 ? env_bind : NULL, NULL };
             if (supervisor_start (sup, name, argv_svc, env_svc) < 0) {
                 fprintf (stderr, "orrery up: cannot start %s\n", name);
                 free (bin);
@@ -290,9 +291,10 @@ cli_up (int argc, char **argv)
             "  REST API:  %shub/api   (JupyterHub 3.0 compatible)\n"
             "  state:     %s   (logs in %s)\n"
             "  events:    orrery events --state-dir %s\n"
-            "  sign in:   not yet: sign-in arrives with the auth service (README.md, \"Status\")\n"
-            "Press Ctrl-C to stop.\n",
+            ,
             public_url, public_url, state, logs, state);
+    cli_first_admin (bus, env_redis + strlen ("ORRERY_REDIS_URL="), public_url, state, stdout);
+    printf ("Press Ctrl-C to stop.\n");
     fflush (stdout);
     free (public_url);
     free (health);

@@ -1,0 +1,160 @@
+"""A real Orrery stack for black-box tests: `orrery up` on a free port in a temporary state
+directory (real redis-server, bus, services and configurable-http-proxy), plus small HTTP
+helpers. Standard library only; run with Debian's /usr/bin/python3.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+BIN = os.environ.get("ORRERY_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+
+
+def free_port():
+    """A port below the ephemeral range that nothing listens on now."""
+    import random
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body.decode())
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def headers_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def __repr__(self):
+        return "<%d %r>" % (self.status, self.body[:300])
+
+
+class Stack:
+    def __init__(self, env=None, args=()):
+        self.dir = tempfile.mkdtemp(prefix="orrery-api-")
+        self.port = free_port()
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.log = open(os.path.join(self.dir, "up.out"), "w+")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "orrery"), "up", "--port", str(self.port), "--state-dir", self.dir + "/state", *args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            self.log.seek(0)
+            if "Press Ctrl-C" in self.log.read():
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError("orrery up exited: " + self.output())
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("orrery up not ready in 30 s: " + self.output())
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def state_env(self):
+        """REDIS_URL and BUS of the running stack, from its orrery.env."""
+        out = {}
+        with open(self.dir + "/state/orrery.env") as f:
+            for line in f:
+                if "=" in line and not line.startswith("#"):
+                    k, v = line.strip().split("=", 1)
+                    out[k] = v
+        return out
+
+    def token(self, user, admin=False, scopes=()):
+        cmd = [os.path.join(BIN, "orrery"), "token", "create", "--user", user, "--state-dir", self.dir + "/state"]
+        if admin:
+            cmd.append("--admin")
+        for s in scopes:
+            cmd += ["--scope", s]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=30)
+        if out.returncode != 0:
+            raise RuntimeError("orrery token create failed: " + out.stderr)
+        return out.stdout.strip()
+
+    def request(self, method, path, body=None, token=None, headers=None, port=None, raw=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=20)
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "token " + token
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        resp = Response(r.status, r.getheaders(), r.read())
+        conn.close()
+        return resp
+
+    def api(self, method, path, body=None, token=None, **kw):
+        return self.request(method, "/hub/api" + path, body=body, token=token, **kw)
+
+    def sanitizer_reports(self):
+        """Lines of service logs where AddressSanitizer/UBSan/LeakSanitizer reported."""
+        found = []
+        logs = os.path.join(self.dir, "state", "logs")
+        for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+            with open(os.path.join(logs, name), errors="replace") as f:
+                for line in f:
+                    if "Sanitizer" in line or "runtime error:" in line:
+                        found.append("%s: %s" % (name, line.strip()))
+        return found
+
+    def stop(self):
+        """Stops the stack; returns sanitizer reports found in its logs (empty = clean)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        reports = self.sanitizer_reports()
+        if os.environ.get("ORRERY_KEEP_TEST_DIRS") is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return reports
+
+
+def form(fields):
+    return urllib.parse.urlencode(fields).encode()
+
+
+def cookies_from(resp):
+    """name -> value of every Set-Cookie in a response."""
+    jar = {}
+    for c in resp.headers_all("Set-Cookie"):
+        name, _, rest = c.partition("=")
+        jar[name.strip()] = rest.split(";")[0]
+    return jar
+
+
+def cookie_header(jar):
+    return "; ".join("%s=%s" % kv for kv in jar.items() if kv[1])
