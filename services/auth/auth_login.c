@@ -19,6 +19,7 @@
 #include "orr_util.h"
 #include "orrery/auth.pb-c.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,8 +122,12 @@ auth_login_check (auth_t *self, const char *username, const char *password, char
             snprintf (message, msglen, "Invalid username or password");
             return 403;
         }
-        /* LDAP users exist in Orrery from their first login on, like JupyterHub's */
-        if (auth_users_ensure (self, username, false) != 0) {
+        /* the directory compares names case-insensitively, so "ALICE" and "alice" are one
+         * person: Orrery knows them by the lower-case name (JupyterHub's default
+         * normalize_username). LDAP users exist from their first login on. */
+        for (char *p = name_out; *p; p++)
+            *p = (char) tolower ((unsigned char) *p);
+        if (auth_users_ensure (self, name_out, false) != 0) {
             snprintf (message, msglen, "user store unavailable");
             return 503;
         }

@@ -268,13 +268,14 @@ s_setup (orr_service_t *svc, orr_config_t *config, void **state)
         }
         orr_sleep_ms (200);
     }
-    for (size_t i = 0; i < nadmins; i++)
-        if (auth_users_ensure (self, self->admin_users[i], true) != 0)
-            orr_warn ("could not make %s an admin: %s", self->admin_users[i], orr_store_error (auth_store (self)));
+    /* methods first: registering loads the scripts the admin bootstrap below uses */
     auth_users_register (self);
     auth_tokens_register (self);
     auth_login_register (self);
     auth_oauth_register (self);
+    for (size_t i = 0; i < nadmins; i++)
+        if (auth_users_ensure (self, self->admin_users[i], true) != 0)
+            orr_warn ("could not make %s an admin: %s", self->admin_users[i], orr_store_error (auth_store (self)));
     orr_info ("auth ready: authenticator %s, %zu configured services", kind, orr_hubservices_count (self->services));
     return 0;
 }

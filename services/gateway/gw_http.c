@@ -150,9 +150,10 @@ s_hexval (char c)
     return -1;
 }
 
-/* Decodes n bytes of a form-encoded value ('+' is a space, %XX a byte) into a new string. */
+/* Decodes n bytes of a form-encoded value ('+' is a space, %XX a byte) into a new string;
+ * *outlen gets the decoded length (which a decoded NUL makes differ from strlen). */
 static char *
-s_form_decode (const char *s, size_t n)
+s_form_decode (const char *s, size_t n, size_t *outlen)
 {
     char *out = orr_zalloc (n + 1);
     size_t o = 0;
@@ -168,6 +169,7 @@ s_form_decode (const char *s, size_t n)
             out[o++] = s[i];
     }
     out[o] = '\0';
+    *outlen = o;
     return out;
 }
 
@@ -180,8 +182,17 @@ gw_form_value (const gw_request_t *req, const char *name)
         const char *amp = memchr (p, '&', (size_t) (end - p));
         const char *stop = amp ? amp : end;
         const char *eq = memchr (p, '=', (size_t) (stop - p));
-        if (eq && (size_t) (eq - p) == nlen && memcmp (p, name, nlen) == 0)
-            return s_form_decode (eq + 1, (size_t) (stop - eq - 1));
+        if (eq && (size_t) (eq - p) == nlen && memcmp (p, name, nlen) == 0) {
+            size_t len;
+            char *value = s_form_decode (eq + 1, (size_t) (stop - eq - 1), &len);
+            /* an encoded NUL would cut the value short in C ("alice%00x" -> "alice"):
+             * such a field is refused as if absent */
+            if (strlen (value) != len) {
+                free (value);
+                return NULL;
+            }
+            return value;
+        }
         p = stop + 1;
     }
     return NULL;
@@ -338,6 +349,28 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
     }
 }
 
+/* MHD's unescaper for the path and query arguments, except that "%00" stays as is: a
+ * decoded NUL would silently cut a name short in C ("/users/alice%00x" would act on
+ * "alice"); kept literal, it makes a name that matches nothing. */
+static size_t
+s_unescape (void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *r = s, *w = s;
+    while (*r) {
+        if (r[0] == '%' && s_hexval (r[1]) >= 0 && s_hexval (r[2]) >= 0) {
+            char b = (char) (s_hexval (r[1]) * 16 + s_hexval (r[2]));
+            if (b != '\0') {
+                *w++ = b;
+                r += 3;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t) (w - s);
+}
+
 gw_http_t *
 gw_http_new (const gw_http_opts_t *opts, gw_route_fn *route, void *ctx)
 {
@@ -359,7 +392,7 @@ gw_http_new (const gw_http_opts_t *opts, gw_route_fn *route, void *ctx)
         MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, opts->threads, MHD_OPTION_CONNECTION_LIMIT,
         opts->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t) GW_CONNECTION_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_NOTIFY_COMPLETED,
-        s_completed, self, MHD_OPTION_END);
+        s_completed, self, MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, self, MHD_OPTION_END);
     if (!self->daemon) {
         orr_error ("gateway: cannot listen on %s:%d", opts->ip, opts->port);
         gw_http_destroy (&self);

@@ -158,3 +158,18 @@ def cookies_from(resp):
 
 def cookie_header(jar):
     return "; ".join("%s=%s" % kv for kv in jar.items() if kv[1])
+
+
+def login(s, user, password, nxt=None):
+    """Signs in through the login form (GET for the XSRF cookie, then POST); returns the
+    POST response and the cookie jar."""
+    r = s.request("GET", "/hub/login")
+    jar = cookies_from(r)
+    xsrf = jar.get("_xsrf")
+    fields = {"_xsrf": xsrf, "username": user, "password": password}
+    if nxt:
+        fields["next"] = nxt
+    r = s.request("POST", "/hub/login", raw=form(fields),
+                  headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie_header(jar)})
+    jar.update(cookies_from(r))
+    return r, jar

@@ -9,7 +9,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from stack import Stack, form, cookies_from, cookie_header  # noqa: E402
+from stack import Stack, form, cookies_from, cookie_header, login  # noqa: E402
 
 ROLES = [
     {"name": "group-reader", "scopes": ["list:users", "read:users"], "groups": ["readers"]},
@@ -93,6 +93,7 @@ def test_users(s, admin):
     check(m["kind"] == "user" and m["servers"] == {} and m["roles"] == ["user"], "user model values", repr(m))
     check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$", m["created"]) is not None, "ISO timestamp")
     status(s.api("GET", "/users/nobody", token=admin), 404, "GET unknown user")
+    status(s.api("GET", "/users/dave%00x", token=admin), 404, "an encoded NUL does not cut the name short")
     r = s.api("PATCH", "/users/dave", {"admin": True}, token=admin)
     status(r, 200, "PATCH admin")
     check(r.json()["admin"] is True and "admin" in r.json()["roles"], "PATCH made dave admin")
@@ -275,19 +276,6 @@ def test_services_and_misc(s, admin):
     check(r.status == 200 and b"orrery_gateway_requests_total" in r.body, "metrics")
     status(s.api("GET", "/metrics", token=alice), 403, "metrics need read:metrics")
     status(s.api("POST", "/users/alice/admin-access", token=admin), 200, "admin-access no-op")
-
-
-def login(s, user, password, nxt=None):
-    r = s.request("GET", "/hub/login")
-    jar = cookies_from(r)
-    xsrf = jar.get("_xsrf")
-    fields = {"_xsrf": xsrf, "username": user, "password": password}
-    if nxt:
-        fields["next"] = nxt
-    r = s.request("POST", "/hub/login", raw=form(fields),
-                  headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie_header(jar)})
-    jar.update(cookies_from(r))
-    return r, jar
 
 
 def test_login_pages(s, admin):
