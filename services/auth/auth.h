@@ -63,6 +63,16 @@ void auth_method (auth_t *self, const char *name, orr_method_fn *fn);
         return;                                                                             \
     }
 
+/* A write script that runs at most once per request: it takes one extra key, last in
+ * KEYS (from auth_done_key), where it stores its result atomically with its writes; a
+ * repeat of the request (a client retry after a replica died mid-request) gets that
+ * stored result and changes nothing. A result of 'retry' (see auth_users.c) is not
+ * stored. */
+orr_script_t *auth_script_once (const char *name, const char *lua);
+/* That extra key for this call and script: orr:{req:<request id>:<script>}:done, or a
+ * fresh key when the call has no request id. Caller frees. */
+char *auth_done_key (const orr_call_t *call, const char *script);
+
 /* --- registration of each file's methods --- */
 void auth_users_register (auth_t *self);
 void auth_tokens_register (auth_t *self);
@@ -76,9 +86,9 @@ int auth_users_ensure (auth_t *self, const char *name, bool admin);
 /* Deletes every token of `owner` for which keep(token hash) is false... see auth_tokens.c */
 int auth_tokens_revoke_where (auth_t *self, const char *owner, const char *field, const char *value);
 /* Creates a token record and returns the token text (caller frees), or NULL. */
-char *auth_tokens_issue (auth_t *self, const char *owner, const char *scopes_json, const char *note,
-                         int64_t expires_in_s, const char *oauth_client, const char *session_id, char *id_out,
-                         size_t id_len);
+char *auth_tokens_issue (auth_t *self, const orr_call_t *call, const char *owner, const char *scopes_json,
+                         const char *note, int64_t expires_in_s, const char *oauth_client, const char *session_id,
+                         char *id_out, size_t id_len);
 /* Password checking against the configured authenticator: 200 ok, 403 refused, 503
  * unavailable; message set when not 200. `name_out` gets the normalised user name. */
 int auth_login_check (auth_t *self, const char *username, const char *password, char *name_out, size_t name_len,

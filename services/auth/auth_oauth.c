@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* KEYS: code -> the code's fields (HGETALL) after deleting it */
+/* KEYS: code -> the code's fields (HGETALL) after deleting it (a repeat of the request
+ * gets the same fields again: auth_script_once) */
 static const char *LUA_CODE_TAKE =
     "local v = redis.call('HGETALL', KEYS[1])\n"
     "redis.call('DEL', KEYS[1])\n"
@@ -141,10 +142,11 @@ s_token (void *ctx, const orr_call_t *call, orr_result_t *result)
     else {
         char hash[ORR_SHA256_HEX_LEN + 1];
         orr_sha256_hex (req->code, strlen (req->code), hash);
-        char *key = orr_key_oauth_code (hash);
-        const char *argv[] = { key };
-        code = orr_store_eval (store, script_take, 1, 1, argv, NULL);
+        char *key = orr_key_oauth_code (hash), *done = auth_done_key (call, "oauth.code_take");
+        const char *argv[] = { key, done };
+        code = orr_store_eval (store, script_take, 2, 2, argv, NULL);
         free (key);
+        free (done);
         if (!code)
             orr_result_fail (result, 503, "temporarily_unavailable");
         else if (code->type != REDIS_REPLY_ARRAY || code->elements == 0)
@@ -155,7 +157,7 @@ s_token (void *ctx, const orr_call_t *call, orr_result_t *result)
     }
     if (result->status == 200) {
         char id[32];
-        char *token = auth_tokens_issue (self, s_field (code, "user"), s_field (code, "scopes"), "OAuth token",
+        char *token = auth_tokens_issue (self, call, s_field (code, "user"), s_field (code, "scopes"), "OAuth token",
                                          self->oauth_token_expires_in_s, req->client_id, s_field (code, "session_id"),
                                          id, sizeof id);
         if (!token)
@@ -185,7 +187,7 @@ s_token (void *ctx, const orr_call_t *call, orr_result_t *result)
 void
 auth_oauth_register (auth_t *self)
 {
-    script_take = orr_script_new ("oauth.code_take", LUA_CODE_TAKE);
+    script_take = auth_script_once ("oauth.code_take", LUA_CODE_TAKE);
     auth_method (self, "oauth.client.set", s_client_set);
     auth_method (self, "oauth.client.delete", s_client_delete);
     auth_method (self, "oauth.authorize", s_authorize);

@@ -20,10 +20,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* KEYS: token, user tokens, token seq, user.  ARGV: hash, owner, scopes, created,
- * expires_at, note, session_id, oauth_client  -> the new id, or 'nouser' */
+/* KEYS: token, user tokens, token seq, user, done.  ARGV: hash, owner, scopes, created,
+ * expires_at, note, session_id, oauth_client  -> the new id, or 'nouser'.
+ * At most one token per request: the token text is shown once and never stored, so a
+ * repeat (the first reply was lost with its replica) cannot answer with the first token;
+ * it revokes that token and issues this one. The stored key name of a token is rebuilt
+ * here from its hash: hex needs no escaping (lib/orr_keys.c). */
 static const char *LUA_TOKEN_ISSUE =
     "if redis.call('EXISTS', KEYS[4]) == 0 then return 'nouser' end\n"
+    "local prev = redis.call('GET', KEYS[5])\n"
+    "if prev then\n"
+    "  local old = redis.call('HGET', KEYS[2], prev)\n"
+    "  if old then redis.call('DEL', 'orr:{t:' .. old .. '}:token') end\n"
+    "  redis.call('HDEL', KEYS[2], prev)\n"
+    "end\n"
     "local id = 'a' .. redis.call('INCR', KEYS[3])\n"
     "redis.call('HSET', KEYS[1], 'id', id, 'kind', 'user', 'owner', ARGV[2], 'scopes', ARGV[3],\n"
     "  'created', ARGV[4], 'expires_at', ARGV[5], 'note', ARGV[6], 'session_id', ARGV[7], 'oauth_client', ARGV[8])\n"
@@ -31,6 +41,7 @@ static const char *LUA_TOKEN_ISSUE =
     "  redis.call('PEXPIREAT', KEYS[1], math.floor(tonumber(ARGV[5]) / 1000) + 60000)\n"
     "end\n"
     "redis.call('HSET', KEYS[2], id, ARGV[1])\n"
+    "redis.call('SET', KEYS[5], id, 'EX', 300)\n"
     "return id\n";
 
 /* KEYS: token1, user1, token2, user2, ...  ARGV: at1, at2, ... */
@@ -51,8 +62,8 @@ static const char *LUA_TOKENS_TOUCH =
 static orr_script_t *script_issue, *script_touch;
 
 char *
-auth_tokens_issue (auth_t *self, const char *owner, const char *scopes_json, const char *note, int64_t expires_in_s,
-                   const char *oauth_client, const char *session_id, char *id_out, size_t id_len)
+auth_tokens_issue (auth_t *self, const orr_call_t *call, const char *owner, const char *scopes_json, const char *note,
+                   int64_t expires_in_s, const char *oauth_client, const char *session_id, char *id_out, size_t id_len)
 {
     char token[ORR_TOKEN_HEX_LEN + 1], hash[ORR_SHA256_HEX_LEN + 1];
     orr_token_new (token);
@@ -63,6 +74,7 @@ auth_tokens_issue (auth_t *self, const char *owner, const char *scopes_json, con
     orr_args_push (&a, orr_key_user_tokens (owner));
     orr_args_push (&a, orr_key_index (ORR_INDEX_TOKEN_SEQ));
     orr_args_push (&a, orr_key_user (owner));
+    orr_args_push (&a, auth_done_key (call, "token.issue"));
     orr_args_push (&a, orr_strdup (hash));
     orr_args_push (&a, orr_strdup (owner));
     orr_args_push (&a, orr_strdup (scopes_json));
@@ -71,7 +83,7 @@ auth_tokens_issue (auth_t *self, const char *owner, const char *scopes_json, con
     orr_args_push (&a, orr_strdup (note ? note : ""));
     orr_args_push (&a, orr_strdup (session_id ? session_id : ""));
     orr_args_push (&a, orr_strdup (oauth_client ? oauth_client : ""));
-    redisReply *r = orr_store_eval_args (auth_store (self), script_issue, 4, &a);
+    redisReply *r = orr_store_eval_args (auth_store (self), script_issue, 5, &a);
     orr_args_clear (&a);
     char *out = NULL;
     if (r && r->type == REDIS_REPLY_STRING && r->str[0] == 'a') {
@@ -202,7 +214,7 @@ s_token_create (void *ctx, const orr_call_t *call, orr_result_t *result)
     if (result->status == 200) {
         char *scopes_text = json_dumps (scopes, JSON_COMPACT);
         char id[32];
-        char *token = auth_tokens_issue (self, req->owner, scopes_text, req->note,
+        char *token = auth_tokens_issue (self, call, req->owner, scopes_text, req->note,
                                          req->expires_in_s, req->oauth_client, req->session_id, id, sizeof id);
         free (scopes_text);
         if (!token)

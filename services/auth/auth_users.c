@@ -127,19 +127,20 @@ s_eval (auth_t *self, orr_script_t *script, size_t nkeys, orr_args_t *a)
 
 /* Runs the users.create script; returns its reply (caller frees) or NULL. */
 static redisReply *
-s_create_users (auth_t *self, char **names, size_t n, bool admin, bool promote)
+s_create_users (auth_t *self, const orr_call_t *call, char **names, size_t n, bool admin, bool promote)
 {
     orr_args_t a = { 0 };
     orr_args_push (&a, orr_key_index (ORR_INDEX_USERS));
     orr_args_push (&a, orr_key_index (ORR_INDEX_USER_SEQ));
     for (size_t i = 0; i < n; i++)
         orr_args_push (&a, orr_key_user (names[i]));
+    orr_args_push (&a, auth_done_key (call, "users.create"));
     orr_args_push (&a, orr_strdup (admin ? "1" : "0"));
     orr_args_push (&a, orr_sprintf ("%lld", (long long) orr_now_us ()));
     for (size_t i = 0; i < n; i++)
         orr_args_push (&a, orr_strdup (names[i]));
     orr_args_push (&a, orr_strdup (promote ? "promote" : "-"));
-    redisReply *r = s_eval (self, script_users_create, n + 2, &a);
+    redisReply *r = s_eval (self, script_users_create, n + 3, &a);
     orr_args_clear (&a);
     return r;
 }
@@ -148,7 +149,7 @@ int
 auth_users_ensure (auth_t *self, const char *name, bool admin)
 {
     char *names[] = { (char *) name };
-    redisReply *r = s_create_users (self, names, 1, admin, true);
+    redisReply *r = s_create_users (self, NULL, names, 1, admin, true);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         if (r)
             freeReplyObject (r);
@@ -173,7 +174,7 @@ s_users_create (void *ctx, const orr_call_t *call, orr_result_t *result)
         if (!auth_username_ok (req->names[i], err, sizeof err))
             orr_result_fail (result, 400, "%s", err);
     if (result->status == 200) {
-        redisReply *r = s_create_users (self, req->names, req->n_names, req->admin, false);
+        redisReply *r = s_create_users (self, call, req->names, req->n_names, req->admin, false);
         if (!r || r->type != REDIS_REPLY_ARRAY)
             orr_result_fail (result, 503, "user store unavailable");
         else if (r->elements == 0)
@@ -217,7 +218,7 @@ s_count (const redisReply *r)
 
 /* Deletes or renames a user: 'ok', 'missing', 'taken', 'servers', or NULL on store loss. */
 static char *
-s_user_move (auth_t *self, const char *name, const char *new_name)
+s_user_move (auth_t *self, const orr_call_t *call, const char *name, const char *new_name)
 {
     for (int attempt = 0; attempt < RETRIES; attempt++) {
         char *gk = orr_key_user_groups (name), *tk = orr_key_user_tokens (name), *sk = orr_key_user_sessions (name);
@@ -242,6 +243,7 @@ s_user_move (auth_t *self, const char *name, const char *new_name)
             s_push_each (&a, groups, orr_key_group_members);
             s_push_each (&a, tokens, orr_key_token);
             s_push_each (&a, sessions, orr_key_session);
+            orr_args_push (&a, auth_done_key (call, new_name ? "user.rename" : "user.delete"));
             size_t nkeys = a.n;
             orr_args_push (&a, orr_strdup (name));
             if (new_name)
@@ -300,7 +302,7 @@ s_user_update (void *ctx, const orr_call_t *call, orr_result_t *result)
         freeReplyObject (exists);
     const char *name = req->name;
     if (result->status == 200 && req->has_new_name && strcmp (req->new_name, req->name) != 0) {
-        char *outcome = s_user_move (self, req->name, req->new_name);
+        char *outcome = s_user_move (self, call, req->name, req->new_name);
         if (!outcome)
             orr_result_fail (result, 503, "user store unavailable");
         else if (strcmp (outcome, "taken") == 0)
@@ -347,7 +349,7 @@ s_user_delete (void *ctx, const orr_call_t *call, orr_result_t *result)
     auth_t *self = ctx;
     Orrery__UserDelete *req;
     AUTH_UNPACK (req, orrery__user_delete, call, result);
-    char *outcome = s_user_move (self, req->name, NULL);
+    char *outcome = s_user_move (self, call, req->name, NULL);
     if (!outcome)
         orr_result_fail (result, 503, "user store unavailable");
     else if (strcmp (outcome, "missing") == 0)
@@ -393,6 +395,7 @@ s_groups_create (void *ctx, const orr_call_t *call, orr_result_t *result)
             orr_args_push (&a, orr_key_user (req->users[j]));
             orr_args_push (&a, orr_key_user_groups (req->users[j]));
         }
+        orr_args_push (&a, auth_done_key (call, "groups.create"));
         size_t nkeys = a.n;
         orr_args_push (&a, orr_sprintf ("%lld", (long long) orr_now_us ()));
         orr_args_push (&a, orr_sprintf ("%zu", req->n_names));
@@ -439,6 +442,7 @@ s_group_members (void *ctx, const orr_call_t *call, orr_result_t *result)
         orr_args_push (&a, orr_key_user (req->users[j]));
         orr_args_push (&a, orr_key_user_groups (req->users[j]));
     }
+    orr_args_push (&a, auth_done_key (call, "group.members"));
     size_t nkeys = a.n;
     orr_args_push (&a, orr_strdup (req->remove ? "remove" : "add"));
     orr_args_push (&a, orr_strdup (req->group));
@@ -479,6 +483,7 @@ s_group_delete (void *ctx, const orr_call_t *call, orr_result_t *result)
         orr_args_push (&a, orr_key_group_members (req->name));
         orr_args_push (&a, orr_key_index (ORR_INDEX_GROUPS));
         s_push_each (&a, members, orr_key_user_groups);
+        orr_args_push (&a, auth_done_key (call, "group.delete"));
         size_t nkeys = a.n;
         orr_args_push (&a, orr_strdup (req->name));
         orr_args_push (&a, orr_sprintf ("%zu", s_count (members)));
@@ -504,12 +509,12 @@ s_group_delete (void *ctx, const orr_call_t *call, orr_result_t *result)
 void
 auth_users_register (auth_t *self)
 {
-    script_users_create = orr_script_new ("users.create", LUA_USERS_CREATE);
-    script_user_delete = orr_script_new ("user.delete", LUA_USER_DELETE);
-    script_user_rename = orr_script_new ("user.rename", LUA_USER_RENAME);
-    script_groups_create = orr_script_new ("groups.create", LUA_GROUPS_CREATE);
-    script_group_members = orr_script_new ("group.members", LUA_GROUP_MEMBERS);
-    script_group_delete = orr_script_new ("group.delete", LUA_GROUP_DELETE);
+    script_users_create = auth_script_once ("users.create", LUA_USERS_CREATE);
+    script_user_delete = auth_script_once ("user.delete", LUA_USER_DELETE);
+    script_user_rename = auth_script_once ("user.rename", LUA_USER_RENAME);
+    script_groups_create = auth_script_once ("groups.create", LUA_GROUPS_CREATE);
+    script_group_members = auth_script_once ("group.members", LUA_GROUP_MEMBERS);
+    script_group_delete = auth_script_once ("group.delete", LUA_GROUP_DELETE);
     auth_method (self, "users.create", s_users_create);
     auth_method (self, "user.update", s_user_update);
     auth_method (self, "user.delete", s_user_delete);

@@ -7,10 +7,12 @@
  *  gateway reads Redis directly (lib/orr_identity.h).
  *
  *  Repeats: a client that times out sends the same request id again, possibly to another
- *  replica. Every write method is wrapped so that its Result is remembered in Redis under
- *  the request id for REQUEST_MEMORY_S, and a repeat gets that Result instead of running
- *  twice (a replica that dies between the write and the remembering leaves a window in
- *  which the repeat runs again; creates then answer 409, which callers treat as done).
+ *  replica. Two layers make a repeat harmless. Every method is wrapped so that its Result
+ *  is remembered in Redis under the request id for REQUEST_MEMORY_S, and a repeat gets that
+ *  Result. A replica can die between its write and that remembering, so every write script
+ *  also stores its own result under the request id, atomically with the write
+ *  (auth_script_once): a repeat that runs the handler again gets the same script result,
+ *  hence the same answer, and writes nothing twice.
  *
  *  This file: settings, start-up (roles, services, the authenticator, admin users, the
  *  cookie secret), the repeat wrapper and the helpers every auth file uses.
@@ -96,6 +98,45 @@ auth_username_ok (const char *name, char *err, size_t errlen)
             return false;
         }
     return true;
+}
+
+/* --- at-most-once scripts -------------------------------------------------------------- */
+
+#define DONE_PROLOGUE                                                                              \
+    "local done = table.remove(KEYS)\n"                                                             \
+    "local prev = redis.call('GET', done)\n"                                                        \
+    "if prev then return cjson.decode(prev) end\n"                                                  \
+    "local function body()\n"
+#define DONE_EPILOGUE                                                                              \
+    "\nend\n"                                                                                       \
+    "local result = body()\n"                                                                       \
+    "if result ~= 'retry' then redis.call('SET', done, cjson.encode(result), 'EX', %d) end\n"       \
+    "return result\n"
+
+orr_script_t *
+auth_script_once (const char *name, const char *lua)
+{
+    char *epilogue = orr_sprintf (DONE_EPILOGUE, REQUEST_MEMORY_S);
+    char *text = orr_sprintf ("%s%s%s", DONE_PROLOGUE, lua, epilogue);
+    orr_script_t *script = orr_script_new (name, text);
+    free (text);
+    free (epilogue);
+    return script;
+}
+
+char *
+auth_done_key (const orr_call_t *call, const char *script)
+{
+    char fresh[33];
+    const char *rid = call && call->request_id && *call->request_id ? call->request_id : NULL;
+    if (!rid) {
+        orr_random_hex (fresh, 16);
+        rid = fresh;
+    }
+    char *id = orr_sprintf ("%s:%s", rid, script);
+    char *key = orr_key_request_done (id);
+    free (id);
+    return key;
 }
 
 /* --- the repeat wrapper ---------------------------------------------------------------- */
