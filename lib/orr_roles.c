@@ -84,9 +84,9 @@ s_strv_merge (char **a, char **b)
     for (size_t i = 0; i < nb; i++)
         if (!s_strv_has (a, b[i])) {
             a[na++] = b[i];
+            a[na] = NULL;   /* s_strv_has reads up to the terminator on the next pass */
             b[i] = NULL;
         }
-    a[na] = NULL;
     for (size_t i = 0; i < nb; i++)
         free (b[i]);
     free (b);

@@ -231,8 +231,11 @@ s_filter_valid (const scope_parts_t *p)
         return true;
     if (!*p->value)
         return false;
-    /* a server filter names USER/SERVER */
-    return !s_kind_is (p, "server") || strchr (p->value, '/') != NULL;
+    /* a server filter names USER/SERVER, with a non-empty USER */
+    if (!s_kind_is (p, "server"))
+        return true;
+    const char *slash = strchr (p->value, '/');
+    return slash != NULL && slash != p->value;
 }
 
 bool
@@ -267,6 +270,16 @@ s_expand_base (orr_scopes_t *self, const char *base, size_t base_len, const char
     char name[ORR_SCOPE_MAX_LEN + 1];
     snprintf (name, sizeof name, "%.*s", (int) base_len, base);
     s_add_with_filter (self, name, filter);
+    /* §8: a read:* scope filtered to one server also lets its holder see the user's name;
+     * applied to implied scopes too, so expansion is idempotent */
+    if (filter && strncmp (filter, "server=", 7) == 0 && strncmp (name, "read:", 5) == 0) {
+        const char *slash = strchr (filter + 7, '/');
+        if (slash && slash > filter + 7) {
+            char *user_filter = orr_sprintf ("user=%.*s", (int) (slash - (filter + 7)), filter + 7);
+            s_add_with_filter (self, "read:users:name", user_filter);
+            free (user_filter);
+        }
+    }
     const implication_t *imp = s_lookup (base, base_len);
     if (!imp || depth > 8)
         return;
@@ -310,13 +323,6 @@ orr_scopes_expand_into (orr_scopes_t *self, const char *scope, const char *owner
     else if (p.kind)
         filter = orr_strdup (p.kind);
     s_expand_base (self, p.base, p.base_len, filter, 0);
-    /* §8: a read:* scope filtered to one server also lets its holder see the user's name */
-    if (filter && strncmp (filter, "server=", 7) == 0 && strncmp (p.base, "read:", 5) == 0) {
-        const char *slash = strchr (filter + 7, '/');
-        char *user_filter = orr_sprintf ("user=%.*s", (int) (slash - (filter + 7)), filter + 7);
-        s_add_with_filter (self, "read:users:name", user_filter);
-        free (user_filter);
-    }
     free (filter);
     return 0;
 }

@@ -117,15 +117,18 @@ orr_time_parse (const char *text, int64_t *us)
     tm.tm_mday = day;
     tm.tm_hour = hour;
     tm.tm_min = min;
-    tm.tm_sec = sec;
+    /* a leap second (:60) is the next second; the date is checked without it */
+    tm.tm_sec = sec == 60 ? 59 : sec;
     time_t secs = timegm (&tm);
     if (secs == (time_t) -1)
         return -1;
     /* timegm normalises 31 February into March; refuse dates that do not exist */
     struct tm check;
     gmtime_r (&secs, &check);
-    if (check.tm_mday != day && sec != 60)
+    if (check.tm_mday != day || check.tm_mon != mon - 1)
         return -1;
+    if (sec == 60)
+        secs += 1;
     *us = ((int64_t) secs - offset_s) * 1000000 + frac_us;
     return 0;
 }

@@ -72,6 +72,13 @@ test_expansion (void)
     CHECK (!orr_scope_is_valid ("read:users!team=lab"));
     CHECK (!orr_scope_is_valid ("read:users!user="));
     CHECK (!orr_scope_is_valid ("read:servers!server=noslash"));
+    CHECK (!orr_scope_is_valid ("read:servers!server=/x"), "a server filter needs its user");
+    /* the read-server rule applies to implied read:* scopes too (found by fuzz_scopes) */
+    const char *servers_one[] = { "servers!server=alice/x", NULL };
+    orr_scopes_t *so = s_expand (servers_one, "user", "z");
+    CHECK (orr_scopes_contains (so, "read:servers!server=alice/x"));
+    CHECK (orr_scopes_contains (so, "read:users:name!user=alice"));
+    orr_scopes_destroy (&so);
     CHECK (!orr_scope_is_valid ("no:such:scope"));
     CHECK (!orr_scope_is_valid ("custom:thing"));
     orr_scopes_define_custom ("custom:thing");
@@ -172,6 +179,15 @@ test_roles (void)
     CHECK (!orr_roles_new ("[{\"name\": \"user\", \"scopes\": [\"admin:users\"]}]", err, sizeof err),
            "built-in roles keep their scopes");
     CHECK (!orr_roles_new ("{not json", err, sizeof err));
+    /* several members in one list (found by fuzz_json_bodies: the merge lost its terminator) */
+    roles = orr_roles_new ("[{\"name\": \"many\", \"scopes\": [\"read:hub\"], \"users\": [\"a\", \"b\", \"c\", \"a\"],"
+                           " \"groups\": [\"s\", \"\"]}]",
+                           err, sizeof err);
+    CHECK (roles, "%s", err);
+    s = orr_roles_user_scopes (roles, "c", false, NULL);
+    CHECK (orr_scopes_contains (s, "read:hub"));
+    orr_scopes_destroy (&s);
+    orr_roles_destroy (&roles);
 }
 
 static void
@@ -185,6 +201,8 @@ test_time_and_crypto (void)
     CHECK (orr_time_parse ("2022-11-16T10:42:30+02:00", &us) == 0 && us == 1668588150000000LL);
     CHECK (orr_time_parse ("2022-11-16 08:42:30", &us) == 0 && us == 1668588150000000LL);
     CHECK (orr_time_parse ("2022-02-30T00:00:00Z", &us) != 0, "no 30 February");
+    CHECK (orr_time_parse ("2015-06-31T23:59:60Z", &us) != 0, "no 31 June, leap second or not (fuzz_http_route)");
+    CHECK (orr_time_parse ("2016-12-31T23:59:60Z", &us) == 0 && us == 1483228800000000LL, "a real leap second");
     CHECK (orr_time_parse ("2022-11-16T08:42:30Zjunk", &us) != 0);
     CHECK (orr_time_parse ("yesterday", &us) != 0);
     char hex[ORR_SHA256_HEX_LEN + 1];
