@@ -3,13 +3,15 @@ against a real stack started by `orrery up` (tests/api/stack.py). Every request 
 through the real configurable-http-proxy to the gateway, as a user's would.
 """
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from stack import Stack, form, cookies_from, cookie_header, login  # noqa: E402
+from stack import BIN, Stack, form, cookies_from, cookie_header, login  # noqa: E402
 
 ROLES = [
     {"name": "group-reader", "scopes": ["list:users", "read:users"], "groups": ["readers"]},
@@ -321,6 +323,21 @@ def test_login_pages(s, admin):
     status(r, 200, "password changed")
     r, _ = login(s, "alice", "alice-secret-2")
     status(r, 302, "new password works")
+    # the operator's way: orrery user passwd NAME, password on stdin
+    out = subprocess.run([os.path.join(BIN, "orrery"), "user", "passwd", "carol", "--state-dir", s.dir + "/state"],
+                         input="carol-secret-1\n", capture_output=True, text=True, env=s.env, timeout=30)
+    check(out.returncode == 0, "orrery user passwd", out.stderr)
+    r, _ = login(s, "carol", "carol-secret-1")
+    status(r, 302, "password set by orrery user passwd works")
+    # behind HTTPS (the proxy says so) the cookie is Secure
+    r0 = s.request("GET", "/hub/login")
+    jar0 = cookies_from(r0)
+    r = s.request("POST", "/hub/login", raw=form({"_xsrf": jar0["_xsrf"], "username": "carol",
+                                                  "password": "carol-secret-1"}),
+                  headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie_header(jar0),
+                           "X-Forwarded-Proto": "https"})
+    check(r.status == 302 and all("Secure" in v for v in r.headers_all("Set-Cookie")), "Secure cookies behind HTTPS",
+          repr(r.headers_all("Set-Cookie")))
     # logout ends the session everywhere
     r = s.request("GET", "/hub/logout", headers=cookie)
     status(r, 302, "logout")
@@ -395,7 +412,17 @@ def test_shutdown(s, admin):
         check(False, "orrery up exited after shutdown")
 
 
+def test_demo_refuses_public_ip():
+    """The demo authenticator lets anyone in: it must refuse to run on a public address."""
+    env = dict(os.environ, ORRERY_AUTHENTICATOR="demo", ORRERY_DEMO_PASSWORD="pw", ORRERY_PUBLIC_IP="0.0.0.0",
+               ORRERY_REDIS_URL="redis://127.0.0.1:1/0", ORRERY_BUS="tcp://127.0.0.1:2")
+    out = subprocess.run([os.path.join(BIN, "orrery-auth")], capture_output=True, text=True, env=env, timeout=30)
+    check(out.returncode != 0 and "refuses to run" in out.stderr, "demo authenticator refuses a public address",
+          out.stderr[-500:])
+
+
 def main():
+    test_demo_refuses_public_ip()
     s = Stack(env={"ORRERY_LOAD_ROLES": json.dumps(ROLES), "ORRERY_SERVICES": json.dumps(SERVICES)})
     try:
         check("sign in:" in s.output() and "as admin with password" in s.output(), "orrery up prints the first admin")
