@@ -9,6 +9,7 @@
 #include "orr_util.h"
 
 #include <czmq.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,4 +109,20 @@ bool
 orr_bus_principal_is_trusted (const char *principal)
 {
     return principal && (strcmp (principal, ORR_BUS_ANONYMOUS) == 0 || strncmp (principal, "service:", 8) == 0);
+}
+
+static void
+s_zsys_init (void)
+{
+    zsys_init ();
+}
+
+void
+orr_bus_init (void)
+{
+    /* czmq's zsys_init is not thread-safe: two threads creating their first sockets at
+     * once can both run it, and the second trips czmq's "not valid after creating
+     * sockets" assertion (seen with concurrent bus clients). Run it exactly once. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once (&once, s_zsys_init);
 }

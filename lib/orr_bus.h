@@ -90,4 +90,8 @@ bool orr_bus_principal_is_trusted (const char *principal);
 /* Applies CURVE client settings to a socket (a zsock_t *) if opts->curve. 0 or -1. */
 int orr_bus_apply_curve (void *zsock, const orr_bus_opts_t *opts);
 
+/* Initialises czmq once per process, thread-safely. Every constructor of a bus socket
+ * (client, worker, events) calls it first. */
+void orr_bus_init (void);
+
 #endif

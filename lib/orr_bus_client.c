@@ -31,6 +31,7 @@ orr_bus_new_request_id (char *out)
 orr_bus_client_t *
 orr_bus_client_new (const orr_bus_opts_t *opts)
 {
+    orr_bus_init ();
     if (opts->broker_count == 0)
         return NULL;
     orr_bus_client_t *self = orr_zalloc (sizeof *self);

@@ -325,6 +325,7 @@ s_keeper (void *arg)
 orr_bus_worker_t *
 orr_bus_worker_new (const orr_bus_opts_t *opts, const char *service, int credit)
 {
+    orr_bus_init ();
     if (!service || !*service || strlen (service) > ORR_BUS_SERVICE_MAX || credit < 1 || opts->broker_count == 0)
         return NULL;
     orr_bus_worker_t *self = orr_zalloc (sizeof *self);

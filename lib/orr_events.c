@@ -37,6 +37,7 @@ struct orr_events_sub_t {
 orr_events_pub_t *
 orr_events_pub_new (const orr_bus_opts_t *opts)
 {
+    orr_bus_init ();
     orr_events_pub_t *self = orr_zalloc (sizeof *self);
     self->sock = zsock_new (ZMQ_XPUB);
     zsock_set_linger (self->sock, 200);
@@ -136,6 +137,7 @@ s_sub_connect (orr_events_sub_t *self)
 orr_events_sub_t *
 orr_events_sub_new (const orr_bus_opts_t *opts, const char *const *prefixes)
 {
+    orr_bus_init ();
     if (opts->broker_count == 0)
         return NULL;
     orr_events_sub_t *self = orr_zalloc (sizeof *self);
