@@ -29,8 +29,9 @@ its -e CSV for sub-millisecond figures), non-2xx and failed counts, and the CPU 
 with X and R the ratios of requests/s on /hub/api/users/alice without keep-alive, taking
 Orrery's gateway-direct figure, JupyterHub's hub-direct figure and nginx's.
 
-Everything it starts runs in its own session with PR_SET_PDEATHSIG, and is stopped in a
-finally block (SIGTERM, then SIGKILL by pid for anything left), also on Ctrl-C or error.
+The servers it starts run in their own sessions with PR_SET_PDEATHSIG (ab gets
+PR_SET_PDEATHSIG too) and are stopped in a finally block (SIGTERM, then SIGKILL by pid for
+anything left), also on Ctrl-C, SIGTERM or error.
 Standard library only; run with Debian's /usr/bin/python3. Never part of ctest.
 """
 import argparse
