@@ -202,15 +202,6 @@ orr_token_effective_scopes (orr_store_t *store, const orr_roles_t *roles, const 
     return effective;
 }
 
-/* Field `f` of an HGETALL reply, or NULL. */
-static const char *
-s_field (const redisReply *hash, const char *f)
-{
-    for (size_t i = 0; hash && i + 1 < hash->elements; i += 2)
-        if (strcmp (hash->element[i]->str, f) == 0)
-            return hash->element[i + 1]->str;
-    return NULL;
-}
 
 orr_identity_status_t
 orr_identity_from_token (orr_store_t *store, const orr_roles_t *roles, const orr_hubservices_t *services,
@@ -236,9 +227,9 @@ orr_identity_from_token (orr_store_t *store, const orr_roles_t *roles, const orr
     if (!r)
         return ORR_IDENTITY_UNAVAILABLE;
     orr_identity_status_t status = ORR_IDENTITY_INVALID;
-    const char *kind = s_field (r, "kind");
-    const char *owner = s_field (r, "owner");
-    int64_t expires = s_int (s_field (r, "expires_at"));
+    const char *kind = orr_reply_field (r, "kind", NULL);
+    const char *owner = orr_reply_field (r, "owner", NULL);
+    int64_t expires = s_int (orr_reply_field (r, "expires_at", NULL));
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 || !kind || !owner || strcmp (kind, "user") != 0
         || (expires && expires <= orr_now_us ())) {
         freeReplyObject (r);
@@ -250,7 +241,7 @@ orr_identity_from_token (orr_store_t *store, const orr_roles_t *roles, const orr
         status = ORR_IDENTITY_UNAVAILABLE;
     else if (found == 1) {
         orr_scopes_t *owner_scopes = orr_user_scopes (roles, &rec);
-        json_t *tscopes = json_loads (s_field (r, "scopes") ? s_field (r, "scopes") : "[]", 0, NULL);
+        json_t *tscopes = json_loads (orr_reply_field (r, "scopes", "[]"), 0, NULL);
         snprintf (out->kind, sizeof out->kind, "user");
         out->scopes = orr_token_effective_scopes (store, roles, "user", owner, owner_scopes, tscopes);
         json_decref (tscopes);
@@ -260,11 +251,11 @@ orr_identity_from_token (orr_store_t *store, const orr_roles_t *roles, const orr
         out->admin = rec.admin;
         out->groups = rec.groups;
         rec.groups = NULL;
-        out->token_id = s_dup_or_null (s_field (r, "id"));
+        out->token_id = s_dup_or_null (orr_reply_field (r, "id", NULL));
         out->token_hash = orr_strdup (hash);
-        const char *sid = s_field (r, "session_id");
+        const char *sid = orr_reply_field (r, "session_id", NULL);
         out->session_id = sid && *sid ? orr_strdup (sid) : NULL;
-        const char *client = s_field (r, "oauth_client");
+        const char *client = orr_reply_field (r, "oauth_client", NULL);
         out->oauth_client = client && *client ? orr_strdup (client) : NULL;
         out->expires_us = expires;
         status = ORR_IDENTITY_OK;

@@ -8,10 +8,7 @@
 static char *
 s_field (const redisReply *h, const char *f)
 {
-    for (size_t i = 0; h && i + 1 < h->elements; i += 2)
-        if (strcmp (h->element[i]->str, f) == 0)
-            return orr_strndup (h->element[i + 1]->str, h->element[i + 1]->len);
-    return orr_strdup ("");
+    return orr_strdup (orr_reply_field (h, f, ""));
 }
 
 static json_t *

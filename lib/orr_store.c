@@ -1059,3 +1059,12 @@ orr_store_eval_args (orr_store_t *self, const orr_script_t *script, size_t nkeys
 {
     return orr_store_eval (self, script, (int) nkeys, (int) args->n, (const char **) args->v, NULL);
 }
+
+const char *
+orr_reply_field (const redisReply *hash, const char *field, const char *def)
+{
+    for (size_t i = 0; hash && hash->type == REDIS_REPLY_ARRAY && i + 1 < hash->elements; i += 2)
+        if (strcmp (hash->element[i]->str, field) == 0)
+            return hash->element[i + 1]->str;
+    return def;
+}

@@ -140,4 +140,8 @@ void orr_args_clear (orr_args_t *args);
 /* orr_store_eval over args: the first nkeys entries are keys. */
 redisReply *orr_store_eval_args (orr_store_t *self, const orr_script_t *script, size_t nkeys, const orr_args_t *args);
 
+/* The value of `field` in an HGETALL reply (a flat name, value, ... array), or `def`
+ * when the field is absent or the reply is not an array. Owned by the reply. */
+const char *orr_reply_field (const redisReply *hash, const char *field, const char *def);
+
 #endif

@@ -114,14 +114,6 @@ s_authorize (void *ctx, const orr_call_t *call, orr_result_t *result)
     orrery__oauth_authorize__free_unpacked (req, NULL);
 }
 
-static const char *
-s_field (const redisReply *h, const char *f)
-{
-    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
-        if (strcmp (h->element[i]->str, f) == 0)
-            return h->element[i + 1]->str;
-    return "";
-}
 
 static void
 s_token (void *ctx, const orr_call_t *call, orr_result_t *result)
@@ -151,19 +143,19 @@ s_token (void *ctx, const orr_call_t *call, orr_result_t *result)
             orr_result_fail (result, 503, "temporarily_unavailable");
         else if (code->type != REDIS_REPLY_ARRAY || code->elements == 0)
             orr_result_fail (result, 400, "invalid_grant");
-        else if (strcmp (s_field (code, "client_id"), req->client_id) != 0
-                 || strcmp (s_field (code, "redirect_uri"), req->redirect_uri) != 0)
+        else if (strcmp (orr_reply_field (code, "client_id", ""), req->client_id) != 0
+                 || strcmp (orr_reply_field (code, "redirect_uri", ""), req->redirect_uri) != 0)
             orr_result_fail (result, 400, "invalid_grant");
     }
     if (result->status == 200) {
         char id[32];
-        char *token = auth_tokens_issue (self, call, s_field (code, "user"), s_field (code, "scopes"), "OAuth token",
-                                         self->oauth_token_expires_in_s, req->client_id, s_field (code, "session_id"),
+        char *token = auth_tokens_issue (self, call, orr_reply_field (code, "user", ""), orr_reply_field (code, "scopes", ""), "OAuth token",
+                                         self->oauth_token_expires_in_s, req->client_id, orr_reply_field (code, "session_id", ""),
                                          id, sizeof id);
         if (!token)
             orr_result_fail (result, 400, "invalid_grant");
         else {
-            json_t *scopes = json_loads (s_field (code, "scopes"), 0, NULL);
+            json_t *scopes = json_loads (orr_reply_field (code, "scopes", ""), 0, NULL);
             Orrery__OAuthAccess out = ORRERY__OAUTH_ACCESS__INIT;
             out.access_token = token;
             out.expires_in = self->oauth_token_expires_in_s;

@@ -161,6 +161,32 @@ auth_users_ensure (auth_t *self, const char *name, bool admin)
     return 0;
 }
 
+/* Answers a create script's reply (the names it created) as a NameList, publishing
+ * <kind>.created for each; 409 when it created none, 503 when Redis failed. */
+static void
+s_reply_created (auth_t *self, orr_result_t *result, const redisReply *r, const char *kind, size_t requested)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        orr_result_fail (result, 503, "%s store unavailable", kind);
+        return;
+    }
+    if (r->elements == 0) {
+        orr_result_fail (result, 409, "All %zu %ss already exist", requested, kind);
+        return;
+    }
+    char topic[32];
+    snprintf (topic, sizeof topic, "%s.created", kind);
+    Orrery__NameList out = ORRERY__NAME_LIST__INIT;
+    out.n_names = r->elements;
+    out.names = orr_zalloc (r->elements * sizeof (char *));
+    for (size_t i = 0; i < r->elements; i++) {
+        out.names[i] = r->element[i]->str;
+        auth_publish (self, topic, kind, r->element[i]->str, "created", NULL);
+    }
+    auth_reply (result, &out.base);
+    free (out.names);
+}
+
 static void
 s_users_create (void *ctx, const orr_call_t *call, orr_result_t *result)
 {
@@ -175,21 +201,7 @@ s_users_create (void *ctx, const orr_call_t *call, orr_result_t *result)
             orr_result_fail (result, 400, "%s", err);
     if (result->status == 200) {
         redisReply *r = s_create_users (self, call, req->names, req->n_names, req->admin, false);
-        if (!r || r->type != REDIS_REPLY_ARRAY)
-            orr_result_fail (result, 503, "user store unavailable");
-        else if (r->elements == 0)
-            orr_result_fail (result, 409, "All %zu users already exist", req->n_names);
-        else {
-            Orrery__NameList out = ORRERY__NAME_LIST__INIT;
-            out.n_names = r->elements;
-            out.names = orr_zalloc (r->elements * sizeof (char *));
-            for (size_t i = 0; i < r->elements; i++) {
-                out.names[i] = r->element[i]->str;
-                auth_publish (self, "user.created", "user", r->element[i]->str, "created", NULL);
-            }
-            auth_reply (result, &out.base);
-            free (out.names);
-        }
+        s_reply_created (self, result, r, "user", req->n_names);
         if (r)
             freeReplyObject (r);
     }
@@ -408,21 +420,8 @@ s_groups_create (void *ctx, const orr_call_t *call, orr_result_t *result)
         orr_args_clear (&a);
         if (r && r->type == REDIS_REPLY_STRING && strncmp (r->str, "nouser:", 7) == 0)
             orr_result_fail (result, 400, "No such user: %s", r->str + 7);
-        else if (!r || r->type != REDIS_REPLY_ARRAY)
-            orr_result_fail (result, 503, "group store unavailable");
-        else if (r->elements == 0)
-            orr_result_fail (result, 409, "All %zu groups already exist", req->n_names);
-        else {
-            Orrery__NameList out = ORRERY__NAME_LIST__INIT;
-            out.n_names = r->elements;
-            out.names = orr_zalloc (r->elements * sizeof (char *));
-            for (size_t i = 0; i < r->elements; i++) {
-                out.names[i] = r->element[i]->str;
-                auth_publish (self, "group.created", "group", r->element[i]->str, "created", NULL);
-            }
-            auth_reply (result, &out.base);
-            free (out.names);
-        }
+        else
+            s_reply_created (self, result, r, "group", req->n_names);
         if (r)
             freeReplyObject (r);
     }

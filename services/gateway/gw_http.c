@@ -249,6 +249,14 @@ s_keep_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *val
 }
 
 char *
+gw_percent_encode (const char *s)
+{
+    char *out = orr_strdup ("");
+    s_append_encoded (&out, s);
+    return out;
+}
+
+char *
 gw_query (const gw_request_t *req, const char *const *skip)
 {
     query_build_t q = { orr_strdup (""), skip };

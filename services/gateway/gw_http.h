@@ -38,6 +38,8 @@ const char *gw_cookie (const gw_request_t *req, const char *name);
 /* A field of an application/x-www-form-urlencoded body, decoded; caller frees; NULL if
  * absent. */
 char *gw_form_value (const gw_request_t *req, const char *name);
+/* s percent-encoded for a URL query value (unreserved characters kept); caller frees. */
+char *gw_percent_encode (const char *s);
 /* The query string rebuilt (percent-encoded) without the arguments named in skip
  * (NULL-terminated or NULL); "" when empty. Caller frees. */
 char *gw_query (const gw_request_t *req, const char *const *skip);

@@ -106,14 +106,6 @@ gw_group_model (gw_t *gw, const char *group, const orr_scopes_t *scopes)
     return out;
 }
 
-static const char *
-s_field (const redisReply *h, const char *f)
-{
-    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
-        if (strcmp (h->element[i]->str, f) == 0)
-            return h->element[i + 1]->str;
-    return "";
-}
 
 static int64_t
 s_us (const char *s)
@@ -133,12 +125,12 @@ gw_token_model (gw_t *gw, const char *hash)
             freeReplyObject (h);
         return NULL;
     }
-    json_t *scopes = json_loads (s_field (h, "scopes"), 0, NULL);
+    json_t *scopes = json_loads (orr_reply_field (h, "scopes", ""), 0, NULL);
     if (!json_is_array (scopes)) {
         json_decref (scopes);
         scopes = json_array ();
     }
-    const char *client = s_field (h, "oauth_client");
+    const char *client = orr_reply_field (h, "oauth_client", "");
     json_t *client_name = json_string ("JupyterHub");
     if (*client) {
         orr_oauth_client_t c;
@@ -150,12 +142,12 @@ gw_token_model (gw_t *gw, const char *hash)
             orr_oauth_client_clear (&c);
         }
     }
-    const char *sid = s_field (h, "session_id");
-    json_t *m = json_pack ("{s:s, s:s, s:s, s:[], s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "user", s_field (h, "owner"),
-                           "id", s_field (h, "id"), "kind", "api_token", "roles", "scopes", scopes, "created",
-                           s_time (s_us (s_field (h, "created"))), "last_activity",
-                           s_time (s_us (s_field (h, "last_activity"))), "expires_at",
-                           s_time (s_us (s_field (h, "expires_at"))), "note", s_field (h, "note"), "session_id",
+    const char *sid = orr_reply_field (h, "session_id", "");
+    json_t *m = json_pack ("{s:s, s:s, s:s, s:[], s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "user", orr_reply_field (h, "owner", ""),
+                           "id", orr_reply_field (h, "id", ""), "kind", "api_token", "roles", "scopes", scopes, "created",
+                           s_time (s_us (orr_reply_field (h, "created", ""))), "last_activity",
+                           s_time (s_us (orr_reply_field (h, "last_activity", ""))), "expires_at",
+                           s_time (s_us (orr_reply_field (h, "expires_at", ""))), "note", orr_reply_field (h, "note", ""), "session_id",
                            *sid ? json_string (sid) : json_null (), "oauth_client", client_name);
     freeReplyObject (h);
     return m;

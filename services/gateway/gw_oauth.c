@@ -130,13 +130,7 @@ s_issue (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, const orr_oauth
     if (st != 200)
         return gw_reply_error (req, (unsigned) st, msg);
     /* state is the client's own value: pass it back percent-encoded */
-    char *enc_state = orr_zalloc (3 * strlen (state ? state : "") + 1), *o = enc_state;
-    for (const unsigned char *p = (const unsigned char *) (state ? state : ""); *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr ("-._~", *p))
-            *o++ = (char) *p;
-        else
-            o += sprintf (o, "%%%02X", *p);
-    }
+    char *enc_state = gw_percent_encode (state ? state : "");
     char *loc = orr_sprintf ("%s%scode=%s&state=%s", client->redirect_uri, strchr (client->redirect_uri, '?') ? "&" : "?",
                              code->code, enc_state);
     const char *hdr[] = { "Location", loc, NULL };
@@ -156,10 +150,8 @@ s_prepare (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, orr_oauth_cli
         char *query = gw_query (req, none);
         char *here = gw_url (gw, "hub/api/oauth2/authorize");
         char *next = orr_sprintf ("%s?%s", here, query);
-        /* next goes into a query string itself: encode what would break it */
-        char *enc = orr_zalloc (3 * strlen (next) + 1), *o = enc;
-        for (const unsigned char *p = (const unsigned char *) next; *p; p++)
-            o += strchr ("?&=%+# ", *p) ? sprintf (o, "%%%02X", *p) : sprintf (o, "%c", *p);
+        /* next goes into a query string itself */
+        char *enc = gw_percent_encode (next);
         char *login = gw_url (gw, "hub/login?next=");
         char *loc = orr_sprintf ("%s%s", login, enc);
         const char *hdr[] = { "Location", loc, NULL };
