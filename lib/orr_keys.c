@@ -164,6 +164,9 @@ char *orr_key_user_sessions (const char *user)     { return s_key ("u", user, "s
 char *orr_key_user_oauth (const char *user)        { return s_key ("u", user, "oauth", NULL); }
 char *orr_key_node (const char *node)              { return s_key ("n", node, "node", NULL); }
 char *orr_key_node_reservations (const char *node) { return s_key ("n", node, "reservations", NULL); }
+char *orr_key_node_expiry (const char *node)       { return s_key ("n", node, "expiry", NULL); }
+char *orr_key_placement (const char *reservation)  { return s_key ("p", reservation, "placement", NULL); }
+char *orr_key_spread_group (const char *group)     { return s_key ("sg", group, "spread", NULL); }
 char *orr_key_request_done (const char *request_id) { return s_key ("req", request_id, "done", NULL); }
 char *orr_key_routes (void)                        { return s_key ("routes", NULL, "table", NULL); }
 
@@ -208,6 +211,7 @@ orr_key_index (orr_index_t index)
         [ORR_INDEX_GROUP_SEQ] = "group_seq",
         [ORR_INDEX_TOKEN_SEQ] = "token_seq",
         [ORR_INDEX_SECRETS] = "secrets",
+        [ORR_INDEX_RESERVATION_EXPIRY] = "reservation_expiry",
     };
     if ((unsigned) index >= sizeof names / sizeof names[0] || !names[index])
         abort ();   /* not a member of the enum: a programming error */

@@ -5,7 +5,7 @@
  *  The {...} part is the Redis Cluster hash tag: only it is hashed, so every key of one
  *  owner lands on one slot and multi-key scripts over one owner stay cluster-safe.
  *  Kinds: u user, t token, g group, r role, oc OAuth client, oa OAuth code, s session,
- *  n node, req request. Words: idx (indexes), routes (the proxy table).
+ *  n node, p placement, sg spread group, req request. Words: idx (indexes), routes (the proxy table).
  *
  *  Names (<id>, <sub>) may hold any bytes except NUL. Each is escaped on the way in:
  *  '{', '}', '%', ':', white space, control bytes (< 0x20) and DEL (0x7f) become %XX
@@ -49,7 +49,10 @@ char *orr_key_server_fence (const char *user, const char *server); /* orr:{u:U}:
 
 /* --- scheduler ---------------------------------------------------------------------- */
 char *orr_key_node (const char *node);                /* orr:{n:N}:node          hash */
-char *orr_key_node_reservations (const char *node);   /* orr:{n:N}:reservations  hash */
+char *orr_key_node_reservations (const char *node);   /* orr:{n:N}:reservations  hash id -> "cpu mem gpus expire_ms group" */
+char *orr_key_node_expiry (const char *node);         /* orr:{n:N}:expiry        zset id -> expiry (ms) of unbound reservations */
+char *orr_key_placement (const char *reservation);    /* orr:{p:ID}:placement    string: the node holding reservation ID */
+char *orr_key_spread_group (const char *group);       /* orr:{sg:G}:spread       hash node -> servers of group G there */
 
 /* --- proxyctl ----------------------------------------------------------------------- */
 char *orr_key_routes (void);                          /* orr:{routes}:table      hash */
@@ -67,7 +70,8 @@ typedef enum {
     ORR_INDEX_NODES,            /* orr:{idx}:nodes          zset  node -> last heartbeat (ms) */
     ORR_INDEX_GROUP_SEQ,        /* orr:{idx}:group_seq      string counter (INCR) for group ids */
     ORR_INDEX_TOKEN_SEQ,        /* orr:{idx}:token_seq      string counter (INCR) for token ids */
-    ORR_INDEX_SECRETS           /* orr:{idx}:secrets        hash  name -> secret (cookie signing key) */
+    ORR_INDEX_SECRETS,          /* orr:{idx}:secrets        hash  name -> secret (cookie signing key) */
+    ORR_INDEX_RESERVATION_EXPIRY /* orr:{idx}:reservation_expiry zset "node\nid" -> expiry (ms): the sweep's to-do list */
 } orr_index_t;
 char *orr_key_index (orr_index_t index);
 
