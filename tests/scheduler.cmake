@@ -9,7 +9,7 @@ target_include_directories(test_sched_units PRIVATE ${SCHED_DIR})
 add_library(orrery_schedfixture STATIC sched_fixture.c)
 target_link_libraries(orrery_schedfixture PUBLIC orrery_busfixture)
 
-foreach(t test_sched_concurrent)
+foreach(t test_sched_concurrent test_sched_balance)
   orrery_test(${t} ${t}.c TIMEOUT 240)
   target_link_libraries(${t} PRIVATE orrery_schedfixture Threads::Threads)
   add_dependencies(${t} orrery-scheduler orrery-bus)
