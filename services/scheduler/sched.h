@@ -33,7 +33,7 @@
 /* Limits (explicit, enforced where a node agent's input arrives). */
 #define SCHED_NAME_MAX 253        /* node names, like a Kubernetes node name */
 #define SCHED_LABELS_MAX 64       /* per node, and per request's node selector */
-#define SCHED_TAINTS_MAX 32       /* per node, and tolerations per request */
+#define SCHED_TAINTS_MAX 64       /* per node, and tolerations per request (the node agent allows 64) */
 #define SCHED_LABEL_KEY_MAX 253
 #define SCHED_LABEL_VALUE_MAX 253
 #define SCHED_RESERVATION_MAX 512 /* bytes of a reservation id */
