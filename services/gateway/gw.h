@@ -54,9 +54,14 @@ typedef struct {
 orr_store_t *gw_store (gw_t *gw);
 orr_bus_client_t *gw_bus (gw_t *gw);
 
-/* Calls auth.<method> with `msg` as body. Returns the status (200 ok) and fills message on
- * failure; on success, *reply (if not NULL) is the unpacked reply of type `reply_desc`
- * (free with protobuf_c_message_free_unpacked). */
+/* Calls <service>.<method> over the bus with `msg` as body. Returns the status (200 ok;
+ * 503 no worker, 429 busy, 504 no reply: lib/orr_rpc.h) and fills message on failure
+ * (the service's error text, else "<service> service unavailable"); on success, *reply
+ * (if not NULL) is the unpacked reply of type `reply_desc` (free with
+ * protobuf_c_message_free_unpacked), or 502 when the body is not one. */
+int gw_call (gw_t *gw, const char *service, const char *method, const ProtobufCMessage *msg,
+             const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, char *message, size_t msglen);
+/* gw_call to the auth service. */
 int gw_call_auth (gw_t *gw, const char *method, const ProtobufCMessage *msg,
                   const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, char *message,
                   size_t msglen);

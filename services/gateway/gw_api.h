@@ -46,6 +46,7 @@ gw_handler_fn gw_api_users_list, gw_api_users_create, gw_api_user_get, gw_api_us
 gw_handler_fn gw_api_tokens_list, gw_api_tokens_create, gw_api_token_get, gw_api_token_delete;
 gw_handler_fn gw_api_groups_list, gw_api_groups_create, gw_api_group_get, gw_api_group_create, gw_api_group_delete,
     gw_api_group_users_add, gw_api_group_users_remove;
+gw_handler_fn gw_api_nodes_list, gw_api_node_get, gw_api_node_cordon, gw_api_node_uncordon;
 gw_handler_fn gw_page_login, gw_page_login_post, gw_page_logout, gw_page_home, gw_page_root, gw_page_hub_root,
     gw_page_change_password, gw_page_change_password_post;
 gw_handler_fn gw_oauth_authorize, gw_oauth_authorize_post, gw_oauth_token;

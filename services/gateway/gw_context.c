@@ -1,5 +1,6 @@
 /*  gw_context: what every handler needs from its thread and from the request's origin --
- *  the thread's own Redis store and bus client, calls to the auth service, and URLs.
+ *  the thread's own Redis store and bus client, calls to other services (auth, the
+ *  scheduler) over the bus, and URLs.
  *
  *  MHD's pool threads live as long as the daemon, so the per-thread bus client is made on
  *  first use and freed by a pthread key destructor when the thread ends.
@@ -53,28 +54,37 @@ gw_is_member (void *ctx, const char *user, const char *group)
 }
 
 int
-gw_call_auth (gw_t *gw, const char *method, const ProtobufCMessage *msg, const ProtobufCMessageDescriptor *reply_desc,
-              ProtobufCMessage **reply, char *message, size_t msglen)
+gw_call (gw_t *gw, const char *service, const char *method, const ProtobufCMessage *msg,
+         const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, char *message, size_t msglen)
 {
     size_t n = protobuf_c_message_get_packed_size (msg);
     uint8_t *buf = orr_zalloc (n + 1);
     protobuf_c_message_pack (msg, buf);
     orr_rpc_reply_t r;
-    int status = orr_rpc_call (gw_bus (gw), "auth", method, NULL, buf, n, &r);
+    int status = orr_rpc_call (gw_bus (gw), service, method, NULL, buf, n, &r);
     free (buf);
     if (reply)
         *reply = NULL;
-    if (status != 200)
-        snprintf (message, msglen, "%s", r.error[0] ? r.error : "identity service unavailable");
+    if (status != 200 && r.error[0])
+        snprintf (message, msglen, "%s", r.error);
+    else if (status != 200)
+        snprintf (message, msglen, "%s service unavailable", service);
     else if (reply && reply_desc) {
         *reply = protobuf_c_message_unpack (reply_desc, NULL, r.len, r.body);
         if (!*reply) {
             status = 502;
-            snprintf (message, msglen, "bad reply from the identity service");
+            snprintf (message, msglen, "bad reply from the %s service", service);
         }
     }
     orr_rpc_reply_clear (&r);
     return status;
+}
+
+int
+gw_call_auth (gw_t *gw, const char *method, const ProtobufCMessage *msg, const ProtobufCMessageDescriptor *reply_desc,
+              ProtobufCMessage **reply, char *message, size_t msglen)
+{
+    return gw_call (gw, "auth", method, msg, reply_desc, reply, message, msglen);
 }
 
 char *

@@ -106,6 +106,52 @@ gw_group_model (gw_t *gw, const char *group, const orr_scopes_t *scopes)
     return out;
 }
 
+static json_t *
+s_resources (const Orrery__Resources *r)
+{
+    const Orrery__Resources zero = ORRERY__RESOURCES__INIT;
+    if (!r)
+        r = &zero;
+    return json_pack ("{s:I, s:I, s:i, s:i}", "cpu_millis", (json_int_t) r->cpu_millis, "memory_bytes",
+                      (json_int_t) r->memory_bytes, "gpus", (int) r->gpus, "servers", (int) r->servers);
+}
+
+/* A string field as JSON ("" when not UTF-8, which JSON cannot carry). */
+static json_t *
+s_text (const char *s)
+{
+    json_t *v = json_string (s ? s : "");
+    return v ? v : json_string ("");
+}
+
+/* A string field, null when empty (proto3 cannot tell "" from unset). */
+static json_t *
+s_text_or_null (const char *s)
+{
+    return s && *s ? s_text (s) : json_null ();
+}
+
+json_t *
+gw_node_model (const Orrery__NodeInfo *n)
+{
+    json_t *labels = json_object ();
+    for (size_t i = 0; i < n->n_labels; i++)
+        json_object_set_new (labels, n->labels[i]->key, s_text (n->labels[i]->value));
+    json_t *taints = json_array ();
+    for (size_t i = 0; i < n->n_taints; i++) {
+        const Orrery__Taint *t = n->taints[i];
+        json_array_append_new (taints, json_pack ("{s:o, s:o, s:o}", "key", s_text (t->key), "value",
+                                                  s_text (t->value), "effect", s_text (t->effect)));
+    }
+    /* a reason left over from an earlier cordon is not shown */
+    json_t *reason = n->cordoned ? s_text_or_null (n->cordon_reason) : json_null ();
+    return json_pack ("{s:s, s:o, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "kind", "node", "name",
+                      s_text (n->name), "ready", n->ready, "cordoned", n->cordoned, "cordon_reason", reason,
+                      "capacity", s_resources (n->capacity), "reserved", s_resources (n->reserved), "usage",
+                      s_resources (n->usage), "labels", labels, "taints", taints, "last_heartbeat",
+                      s_time (n->heartbeat_time_us), "registered", s_time (n->registered_time_us), "agent",
+                      s_text_or_null (n->agent));
+}
 
 static int64_t
 s_us (const char *s)

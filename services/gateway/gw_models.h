@@ -1,10 +1,11 @@
 /*  gw_models: the JSON models of jupyterhub-api.md §3 with their field-visibility rules,
- *  and pagination (§2).
+ *  Orrery's node model (docs/api.md), and pagination (§2).
  */
 #ifndef GW_MODELS_H
 #define GW_MODELS_H
 
 #include "gw.h"
+#include "orrery/scheduler.pb-c.h"
 
 #include <jansson.h>
 
@@ -16,6 +17,10 @@ json_t *gw_user_model (gw_t *gw, const orr_user_rec_t *rec, const orr_scopes_t *
 json_t *gw_group_model (gw_t *gw, const char *group, const orr_scopes_t *scopes);
 /* The Token model of the token stored under `hash` (NULL when gone). */
 json_t *gw_token_model (gw_t *gw, const char *hash);
+
+/* The Node model (an Orrery extension, docs/api.md) of the scheduler's NodeInfo. Every
+ * field is shown: the node endpoints need admin:nodes, which has no filters. */
+json_t *gw_node_model (const Orrery__NodeInfo *node);
 
 /* Pagination arguments. Returns 0, or 400 with message set. */
 typedef struct {
