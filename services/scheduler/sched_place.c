@@ -119,13 +119,9 @@ s_filter (scheduler_t *s, const sched_request_t *req, int64_t now_ms, sched_reas
 
 /* Step 3: s_scored_t array (caller frees), best first. */
 static s_scored_t *
-s_score (scheduler_t *s, const sched_profile_t *profile, const sched_request_t *req, const char *group, size_t n)
+s_score (scheduler_t *s, const sched_profile_t *profile, const sched_request_t *req, const redisReply *spread, size_t n)
 {
-    if (profile->group_spread)
-        sched_store_group_counts (s, group, s->candidates, n);
-    else
-        for (size_t i = 0; i < n; i++)
-            s->candidates[i]->group_count = 0;
+    sched_store_group_counts (s, profile->group_spread ? spread : NULL, s->candidates, n);
     int max_group = 0, max_prefer = 0;
     int *prefer = orr_zalloc (n * sizeof *prefer);
     for (size_t i = 0; i < n; i++) {
@@ -157,6 +153,10 @@ s_publish_scheduled (scheduler_t *s, const Orrery__PlaceRequest *pr, const char 
     scheduler_publish (s, "server.scheduled", &ev.base);
 }
 
+static int s_place_new (scheduler_t *s, const Orrery__PlaceRequest *pr, const sched_request_t *req,
+                        const sched_profile_t *profile, const redisReply *spread, Orrery__PlaceResult *out, char *err,
+                        size_t errlen);
+
 int
 sched_place (scheduler_t *s, const Orrery__PlaceRequest *pr, Orrery__PlaceResult *out, char *err, size_t errlen)
 {
@@ -173,12 +173,26 @@ sched_place (scheduler_t *s, const Orrery__PlaceRequest *pr, Orrery__PlaceResult
     out->nodes_total = (int32_t) sched_cache_count (s->cache);
 
     /* 1. a repeat */
-    char *held = sched_store_placement (s, pr->reservation);
+    redisReply *spread = NULL;
+    char *held = sched_store_lookup (s, pr->reservation, pr->group, &spread);
     if (held) {
+        if (spread)
+            freeReplyObject (spread);
         out->placed = true;
         out->node = held;
         return 200;
     }
+    int status = s_place_new (s, pr, &req, profile, spread, out, err, errlen);
+    if (spread)
+        freeReplyObject (spread);
+    return status;
+}
+
+static int
+s_place_new (scheduler_t *s, const Orrery__PlaceRequest *pr, const sched_request_t *reqp, const sched_profile_t *profile,
+             const redisReply *spread, Orrery__PlaceResult *out, char *err, size_t errlen)
+{
+    const sched_request_t req = *reqp;
 
     bool fresh = false;       /* the cache was re-read from Redis since the last reserve */
     for (int round = 0; round < PLACE_ROUNDS_MAX; round++) {
@@ -200,7 +214,7 @@ sched_place (scheduler_t *s, const Orrery__PlaceRequest *pr, Orrery__PlaceResult
             out->reason = orr_strdup (sched_reasons_format (&reasons, reason, sizeof reason));
             return 200;
         }
-        s_scored_t *scored = s_score (s, profile, &req, pr->group, n);
+        s_scored_t *scored = s_score (s, profile, &req, spread, n);
         out->nodes_feasible = out->nodes_scored = (int32_t) n;
         fresh = false;
         for (size_t i = 0; i < n; i++) {

@@ -520,42 +520,40 @@ sched_store_reserve (scheduler_t *s, sched_node_t *node, const char *id, const s
 char *
 sched_store_after_reserve (scheduler_t *s, const char *node, const char *id, const char *group, int64_t now_ms)
 {
+    /* one round trip for the three hint writes; the spread count and the to-do entry are
+     * undone below in the rare case that another replica placed the same id first */
     orr_store_t *store = scheduler_store (s);
     char *placement = orr_key_placement (id);
-    char *ttl = s_i64 (s->reservation_ttl_ms);
-    redisReply *r = orr_store_command (store, "SET %s %s PX %s NX", placement, node, ttl);
-    free (ttl);
+    char *spread = group && *group ? orr_key_spread_group (group) : NULL;
+    char *idx = orr_key_index (ORR_INDEX_RESERVATION_EXPIRY);
+    char *member = s_expiry_member (node, id);
+    size_t n = 0;
+    n += orr_store_append (store, "SET %s %s PX %lld NX", placement, node, (long long) s->reservation_ttl_ms) == 0;
+    if (spread)
+        n += orr_store_append (store, "HINCRBY %s %s 1", spread, node) == 0;
+    n += orr_store_append (store, "ZADD %s %lld %s", idx, (long long) (now_ms + s->reservation_ttl_ms), member) == 0;
+    redisReply *replies[3] = { NULL, NULL, NULL };
+    bool first = orr_store_flush_replies (store, replies, orr_store_pending (store)) == 0 && n == (spread ? 3u : 2u);
+    bool raced = first && replies[0]->type == REDIS_REPLY_NIL;
+    for (size_t i = 0; i < 3; i++)
+        if (replies[i])
+            freeReplyObject (replies[i]);
     char *holder = NULL;
-    if (r && r->type == REDIS_REPLY_NIL) {
-        /* another replica placed this same id at the same moment: keep one of the two */
-        freeReplyObject (r);
-        r = orr_store_command (store, "GET %s", placement);
+    if (raced) {
+        redisReply *r = orr_store_command (store, "GET %s", placement);
         if (r && r->type == REDIS_REPLY_STRING && strcmp (r->str, node) != 0) {
             holder = orr_strdup (r->str);
             orr_info ("reservation %s: placed twice at once; keeping %s, releasing %s", id, holder, node);
-            sched_store_release (s, node, id);
+            sched_store_release (s, node, id);   /* also takes back the spread count and the to-do entry */
         }
-    }
-    if (r)
-        freeReplyObject (r);
-    free (placement);
-    if (holder)
-        return holder;
-    if (group && *group) {
-        char *spread = orr_key_spread_group (group);
-        r = orr_store_command_once (store, "HINCRBY %s %s 1", spread, node);
         if (r)
             freeReplyObject (r);
-        free (spread);
     }
-    char *idx = orr_key_index (ORR_INDEX_RESERVATION_EXPIRY);
-    char *member = s_expiry_member (node, id);
-    r = orr_store_command (store, "ZADD %s %lld %s", idx, (long long) (now_ms + s->reservation_ttl_ms), member);
-    if (r)
-        freeReplyObject (r);
     free (member);
     free (idx);
-    return orr_strdup (node);
+    free (spread);
+    free (placement);
+    return holder ? holder : orr_strdup (node);
 }
 
 char *
@@ -673,25 +671,53 @@ sched_store_expire (scheduler_t *s, int64_t now_ms, int max)
     return expired;
 }
 
-int
-sched_store_group_counts (scheduler_t *s, const char *group, sched_node_t *const *nodes, size_t n)
+char *
+sched_store_lookup (scheduler_t *s, const char *id, const char *group, redisReply **spread)
+{
+    /* one round trip: the placement record and the group's spread counts */
+    orr_store_t *store = scheduler_store (s);
+    *spread = NULL;
+    char *placement = orr_key_placement (id);
+    orr_store_append (store, "GET %s", placement);
+    free (placement);
+    if (group && *group) {
+        char *key = orr_key_spread_group (group);
+        orr_store_append (store, "HGETALL %s", key);
+        free (key);
+    }
+    redisReply *r[2] = { NULL, NULL };
+    size_t n = orr_store_pending (store);
+    if (orr_store_flush_replies (store, r, n) != 0)
+        return NULL;
+    if (n == 2)
+        *spread = r[1];
+    char *node = r[0]->type == REDIS_REPLY_STRING ? orr_strdup (r[0]->str) : NULL;
+    freeReplyObject (r[0]);
+    if (!node)
+        return NULL;
+    /* the record is a hint: the reservation itself must still be there */
+    char *rsv = orr_key_node_reservations (node);
+    redisReply *held = orr_store_command (store, "HEXISTS %s %s", rsv, id);
+    free (rsv);
+    if (!held || held->type != REDIS_REPLY_INTEGER || held->integer != 1) {
+        free (node);
+        node = NULL;
+    }
+    if (held)
+        freeReplyObject (held);
+    return node;
+}
+
+void
+sched_store_group_counts (scheduler_t *s, const redisReply *spread, sched_node_t *const *nodes, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         nodes[i]->group_count = 0;
-    if (!group || !*group)
-        return 0;
-    char *spread = orr_key_spread_group (group);
-    redisReply *r = orr_store_command (scheduler_store (s), "HGETALL %s", spread);
-    free (spread);
-    if (!r)
-        return -1;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        sched_node_t *node = sched_cache_find (s->cache, r->element[i]->str);
+    for (size_t i = 0; spread && spread->type == REDIS_REPLY_ARRAY && i + 1 < spread->elements; i += 2) {
+        sched_node_t *node = sched_cache_find (s->cache, spread->element[i]->str);
         if (node)
-            node->group_count = (int) s_reply_i64 (r->element[i + 1]);
+            node->group_count = (int) s_reply_i64 (spread->element[i + 1]);
     }
-    freeReplyObject (r);
-    return 0;
 }
 
 /* --- reading nodes --------------------------------------------------------------------- */

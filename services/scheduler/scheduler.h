@@ -104,8 +104,12 @@ int sched_store_release (scheduler_t *s, const char *node, const char *id);
 int sched_store_bind (scheduler_t *s, const char *node, const char *id);
 /* Releases reservations whose server never started; returns how many. */
 int sched_store_expire (scheduler_t *s, int64_t now_ms, int max);
-/* The group's server count per node into the cached nodes' group_count (others 0). */
-int sched_store_group_counts (scheduler_t *s, const char *group, sched_node_t *const *nodes, size_t n);
+/* The start of a placement, in one round trip: the node already holding reservation `id`
+ * (verified; caller frees) or NULL, and in *spread the group's HGETALL node -> count (NULL
+ * without a group; caller frees with freeReplyObject). */
+char *sched_store_lookup (scheduler_t *s, const char *id, const char *group, redisReply **spread);
+/* The group's counts from that reply into the candidates' group_count (others 0). */
+void sched_store_group_counts (scheduler_t *s, const redisReply *spread, sched_node_t *const *nodes, size_t n);
 
 /* Loads nodes named in the index that the cache lacks, and re-reads every cached node's
  * reserved sums, cordon flag and heartbeat. 0 or -1. */
