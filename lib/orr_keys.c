@@ -162,6 +162,7 @@ char *orr_key_oauth_code (const char *code_hash)   { return s_key ("oa", code_ha
 char *orr_key_session (const char *session_id)     { return s_key ("s", session_id, "session", NULL); }
 char *orr_key_user_sessions (const char *user)     { return s_key ("u", user, "sessions", NULL); }
 char *orr_key_user_oauth (const char *user)        { return s_key ("u", user, "oauth", NULL); }
+char *orr_key_user_activity (const char *user)     { return s_key ("u", user, "activity", NULL); }
 char *orr_key_node (const char *node)              { return s_key ("n", node, "node", NULL); }
 char *orr_key_node_reservations (const char *node) { return s_key ("n", node, "reservations", NULL); }
 char *orr_key_node_expiry (const char *node)       { return s_key ("n", node, "expiry", NULL); }

@@ -46,6 +46,9 @@ char *orr_key_user_servers (const char *user);                     /* orr:{u:U}:
 char *orr_key_server (const char *user, const char *server);       /* orr:{u:U}:server:N       hash */
 char *orr_key_server_lock (const char *user, const char *server);  /* orr:{u:U}:server:N:lock  string */
 char *orr_key_server_fence (const char *user, const char *server); /* orr:{u:U}:server:N:fence string */
+/* Servers' last activity: server name ("" = default) -> µs since the epoch. Written only
+ * through orr_activity_record (lib/orr_activity.h), which keeps the newest. */
+char *orr_key_user_activity (const char *user);                    /* orr:{u:U}:activity       hash */
 
 /* --- scheduler ---------------------------------------------------------------------- */
 char *orr_key_node (const char *node);                /* orr:{n:N}:node          hash */
