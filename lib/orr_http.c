@@ -36,6 +36,7 @@
 
 struct orr_http {
     CURL *curl;
+    char *ca_file;        /* CAINFO for every request, or NULL for the system bundle */
 };
 
 /* The response body being received, bounded by max. */
@@ -80,8 +81,18 @@ orr_http_destroy (orr_http_t **http_p)
     if (!http_p || !*http_p)
         return;
     curl_easy_cleanup ((*http_p)->curl);
+    free ((*http_p)->ca_file);
     free (*http_p);
     *http_p = NULL;
+}
+
+void
+orr_http_set_ca_file (orr_http_t *http, const char *path)
+{
+    if (!http)
+        return;
+    free (http->ca_file);
+    http->ca_file = path ? orr_strdup (path) : NULL;
 }
 
 void
@@ -200,6 +211,8 @@ orr_http_request (orr_http_t *http, const char *method, const char *url,
     curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_error);
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, header_list);
     curl_easy_setopt (curl, CURLOPT_USERAGENT, "orrery");
+    if (http->ca_file) /* curl_easy_reset above restored the system bundle */
+        curl_easy_setopt (curl, CURLOPT_CAINFO, http->ca_file);
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, &sink);
     if (sink.max <= (size_t) INT64_MAX) /* a larger cap is no cap */

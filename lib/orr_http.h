@@ -59,6 +59,12 @@ int orr_http_request (orr_http_t *http, const char *method, const char *url,
                       const char *const *headers, const char *body, size_t body_len,
                       long timeout_ms, orr_http_response_t *resp);
 
+/* Trusts the PEM certificates in `path` (libcurl's CAINFO) instead of the system's CA
+ * bundle for every later https request of this handle, e.g. a Kubernetes service
+ * account's ca.crt. NULL goes back to the system bundle. The path is copied; the file is
+ * read at each connection. */
+void orr_http_set_ca_file (orr_http_t *http, const char *path);
+
 /* Frees the body and content type and resets the output fields (max_body is kept). */
 void orr_http_response_clear (orr_http_response_t *resp);
 
