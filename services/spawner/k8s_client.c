@@ -65,7 +65,7 @@ k8s_client_destroy (k8s_client_t **self_p)
 const char *
 k8s_kind_resource (k8s_kind_t kind)
 {
-    return kind == K8S_PVC ? "persistentvolumeclaims" : "pods";
+    return kind == K8S_PVC ? "persistentvolumeclaims" : kind == K8S_NODE ? "nodes" : "pods";
 }
 
 const char *
@@ -100,6 +100,9 @@ k8s_query_escape (const char *value)
 char *
 k8s_collection_url (const k8s_config_t *config, k8s_kind_t kind, const char *query)
 {
+    if (kind == K8S_NODE)
+        return orr_sprintf ("%s/api/v1/nodes%s%s", k8s_config_api_url (config), query && *query ? "?" : "",
+                            query ? query : "");
     return orr_sprintf ("%s/api/v1/namespaces/%s/%s%s%s", k8s_config_api_url (config), k8s_config_namespace (config),
                         k8s_kind_resource (kind), query && *query ? "?" : "", query ? query : "");
 }

@@ -1,12 +1,13 @@
 /*  k8s_client: the Kubernetes API calls the backend makes, on pods and PVCs of one namespace.
  *
  *  create (POST), get, delete (with gracePeriodSeconds) and list (labelSelector,
- *  resourceVersion) over lib/orr_http. Each call returns a k8s_result_t that names what
- *  Kubernetes answered, so callers decide on meaning rather than on HTTP codes: creating
- *  what exists is K8S_EXISTS (fine for a user's PVC, which outlives servers), deleting what
- *  is gone is K8S_NOT_FOUND (the goal is reached). err always gets a sentence with the
- *  verb, the object and the API's own message ("POST pods: 403 Forbidden: pods is
- *  forbidden: User ... cannot create resource ...").
+ *  resourceVersion) over lib/orr_http, plus the cluster-scoped list of nodes (K8S_NODE).
+ *  Each call returns a k8s_result_t that names what Kubernetes answered, so callers
+ *  decide on meaning rather than on HTTP codes: creating what exists is K8S_EXISTS (fine
+ *  for a user's PVC, which outlives servers), deleting what is gone is K8S_NOT_FOUND (the
+ *  goal is reached). err always gets a sentence with the verb, the object and the API's
+ *  own message ("POST pods: 403 Forbidden: pods is forbidden: User ... cannot create
+ *  resource ...").
  *
  *  A client holds one orr_http handle (keep-alive to the API server) and is not
  *  thread-safe: one per thread. The config it borrows is, and must outlive it.
@@ -24,6 +25,7 @@
 typedef enum {
     K8S_POD = 0,
     K8S_PVC,
+    K8S_NODE,             /* cluster-scoped: only k8s_list is meant for it (k8s_nodes.c) */
 } k8s_kind_t;
 
 typedef enum {
@@ -44,7 +46,7 @@ typedef struct k8s_client_t k8s_client_t;
 k8s_client_t *k8s_client_new (k8s_config_t *config);
 void k8s_client_destroy (k8s_client_t **self_p);
 
-/* "pods" or "persistentvolumeclaims" */
+/* "pods", "persistentvolumeclaims" or "nodes" */
 const char *k8s_kind_resource (k8s_kind_t kind);
 /* "created", "exists", ... for logs */
 const char *k8s_result_name (k8s_result_t result);
@@ -68,7 +70,7 @@ k8s_result_t k8s_list (k8s_client_t *self, k8s_kind_t kind, const char *label_se
 
 /* --- shared with k8s_watch ------------------------------------------------------------ */
 
-/* The collection's URL with a query (NULL = none) whose values are already escaped.
+/* The collection's URL (/api/v1/nodes for K8S_NODE, else in the namespace) with a query (NULL = none) whose values are already escaped.
  * Caller frees. */
 char *k8s_collection_url (const k8s_config_t *config, k8s_kind_t kind, const char *query);
 /* Percent-encodes a query value (everything but A-Z a-z 0-9 - . _ ~). Caller frees. */
