@@ -203,6 +203,36 @@ s_on_shutdown (void *ctx, const orr_event_t *event)
     orr_signal_request_stop ();
 }
 
+void
+orr_result_reply (orr_result_t *result, const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size (msg);
+    result->body = orr_zalloc (n + 1);
+    result->len = protobuf_c_message_pack (msg, result->body);
+}
+
+int
+orr_service_publish_msg (orr_service_t *self, const char *topic, const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size (msg);
+    uint8_t *buf = orr_zalloc (n + 1);
+    protobuf_c_message_pack (msg, buf);
+    int rc = orr_service_publish (self, topic, buf, n);
+    if (rc != 0)
+        orr_warn ("could not publish %s", topic);
+    free (buf);
+    return rc;
+}
+
+bool
+orr_call_trusted (const orr_call_t *call, orr_result_t *result, const char *service)
+{
+    if (orr_bus_principal_is_trusted (call->principal))
+        return true;
+    orr_result_fail (result, 403, "principal %s may not call %s.%s", call->principal, service, call->method);
+    return false;
+}
+
 int
 orr_service_run (orr_service_t *self)
 {

@@ -13,6 +13,8 @@
 #include "orr_config.h"
 #include "orr_events.h"
 
+#include <protobuf-c/protobuf-c.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +55,21 @@ int orr_service_publish (orr_service_t *self, const char *topic, const void *bod
 
 /* Runs until stopped; returns the process exit code (0 for an orderly stop). */
 int orr_service_run (orr_service_t *self);
+
+/* Packs `msg` as the result's body. */
+void orr_result_reply (orr_result_t *result, const ProtobufCMessage *msg);
+/* Publishes a protobuf message as an event (logs a failure). 0 or -1. */
+int orr_service_publish_msg (orr_service_t *self, const char *topic, const ProtobufCMessage *msg);
+/* True when the caller is one of Orrery's own services (orr_bus_principal_is_trusted);
+ * otherwise fails the result with 403 naming `service`.method and returns false. */
+bool orr_call_trusted (const orr_call_t *call, orr_result_t *result, const char *service);
+/* In a method handler: unpacks the request body into `var` or answers 400 and returns. */
+#define ORR_UNPACK_OR_400(type, fn, var)                                                   \
+    type *var = fn (NULL, call->len, call->body);                                          \
+    if (!var) {                                                                            \
+        orr_result_fail (result, 400, "%s: malformed request body", call->method);          \
+        return;                                                                            \
+    }
 
 /* Sets result->status and the error text. */
 void orr_result_fail (orr_result_t *result, int status, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));

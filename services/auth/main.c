@@ -64,20 +64,13 @@ auth_publish (auth_t *self, const char *topic, const char *kind, const char *nam
     ev.action = (char *) action;
     ev.owner = (char *) (owner ? owner : "");
     ev.time_us = orr_now_us ();
-    size_t n = orrery__identity_event__get_packed_size (&ev);
-    uint8_t *buf = orr_zalloc (n + 1);
-    orrery__identity_event__pack (&ev, buf);
-    if (orr_service_publish (self->svc, topic, buf, n) != 0)
-        orr_warn ("could not publish %s", topic);
-    free (buf);
+    orr_service_publish_msg (self->svc, topic, &ev.base);
 }
 
 void
 auth_reply (orr_result_t *result, const ProtobufCMessage *msg)
 {
-    size_t n = protobuf_c_message_get_packed_size (msg);
-    result->body = orr_zalloc (n + 1);
-    result->len = protobuf_c_message_pack (msg, result->body);
+    orr_result_reply (result, msg);
 }
 
 bool

@@ -35,15 +35,7 @@ static const orr_setting_t s_settings[] = {
     { NULL, NULL, NULL },
 };
 
-/* --- replies and events ------------------------------------------------------------------ */
-
-static void
-s_reply (orr_result_t *result, const ProtobufCMessage *msg)
-{
-    size_t n = protobuf_c_message_get_packed_size (msg);
-    result->body = orr_zalloc (n + 1);
-    result->len = protobuf_c_message_pack (msg, result->body);
-}
+/* --- events ------------------------------------------------------------------------------ */
 
 /* route.added / route.deleted: a GenericEvent carrying the route as JSON. */
 static void
@@ -54,32 +46,12 @@ s_publish_route (proxyctl_t *self, const char *topic, const route_t *route)
     char *text = json_dumps (doc, JSON_COMPACT);
     Orrery__GenericEvent ev = ORRERY__GENERIC_EVENT__INIT;
     ev.json = text;
-    size_t n = orrery__generic_event__get_packed_size (&ev);
-    uint8_t *buf = orr_zalloc (n + 1);
-    orrery__generic_event__pack (&ev, buf);
-    if (orr_service_publish (self->svc, topic, buf, n) != 0)
-        orr_warn ("could not publish %s", topic);
-    free (buf);
+    orr_service_publish_msg (self->svc, topic, &ev.base);
     free (text);
     json_decref (doc);
 }
 
-/* Writes are for Orrery's own services (the spawner, the gateway after its scope check). */
-static bool
-s_trusted (const orr_call_t *call, orr_result_t *result)
-{
-    if (orr_bus_principal_is_trusted (call->principal))
-        return true;
-    orr_result_fail (result, 403, "principal %s may not call proxyctl.%s", call->principal, call->method);
-    return false;
-}
 
-#define UNPACK_OR_400(type, fn, var)                                                       \
-    type *var = fn (NULL, call->len, call->body);                                          \
-    if (!var) {                                                                            \
-        orr_result_fail (result, 400, "%s: malformed request body", call->method);          \
-        return;                                                                            \
-    }
 
 static Orrery__Route
 s_route_message (const route_t *route, int64_t last_activity_us)
@@ -125,9 +97,9 @@ static void
 s_route_add (void *ctx, const orr_call_t *call, orr_result_t *result)
 {
     proxyctl_t *self = ctx;
-    if (!s_trusted (call, result))
+    if (!orr_call_trusted (call, result, "proxyctl"))
         return;
-    UNPACK_OR_400 (Orrery__RouteAdd, orrery__route_add__unpack, req);
+    ORR_UNPACK_OR_400 (Orrery__RouteAdd, orrery__route_add__unpack, req);
     route_t want, stored;
     if (!s_route_from_request (req, &want, result)) {
         orrery__route_add__free_unpacked (req, NULL);
@@ -150,7 +122,7 @@ s_route_add (void *ctx, const orr_call_t *call, orr_result_t *result)
         if (*stored.user)
             orr_activity_get (table_store (self), stored.user, stored.server, &activity);
         Orrery__Route out = s_route_message (&stored, activity);
-        s_reply (result, &out.base);
+        orr_result_reply (result, &out.base);
     }
     route_clear (&want);
     route_clear (&stored);
@@ -161,9 +133,9 @@ static void
 s_route_delete (void *ctx, const orr_call_t *call, orr_result_t *result)
 {
     proxyctl_t *self = ctx;
-    if (!s_trusted (call, result))
+    if (!orr_call_trusted (call, result, "proxyctl"))
         return;
-    UNPACK_OR_400 (Orrery__RouteDelete, orrery__route_delete__unpack, req);
+    ORR_UNPACK_OR_400 (Orrery__RouteDelete, orrery__route_delete__unpack, req);
     char err[256];
     route_t gone = { 0 };
     if (route_path_canonical (req->path, &gone.path, err, sizeof err) != 0)
@@ -211,7 +183,7 @@ s_routes (void *ctx, const orr_call_t *call, orr_result_t *result)
             orr_result_fail (result, 507, "routes: %zu routes make %zu bytes, over ROUTES_REPLY_MAX (%ld)", table.n,
                              size, self->reply_max);
         else
-            s_reply (result, &list.base);
+            orr_result_reply (result, &list.base);
     }
     free (ptrs);
     free (items);
@@ -223,9 +195,9 @@ static void
 s_sync_now (void *ctx, const orr_call_t *call, orr_result_t *result)
 {
     proxyctl_t *self = ctx;
-    if (!s_trusted (call, result))
+    if (!orr_call_trusted (call, result, "proxyctl"))
         return;
-    UNPACK_OR_400 (Orrery__ProxySync, orrery__proxy_sync__unpack, req);
+    ORR_UNPACK_OR_400 (Orrery__ProxySync, orrery__proxy_sync__unpack, req);
     orrery__proxy_sync__free_unpacked (req, NULL);
     sync_result_t done;
     if (sync_all (self, &done) != 0) {
@@ -237,7 +209,7 @@ s_sync_now (void *ctx, const orr_call_t *call, orr_result_t *result)
     out.in_sync = done.in_sync;
     out.added = done.added;
     out.deleted = done.deleted;
-    s_reply (result, &out.base);
+    orr_result_reply (result, &out.base);
 }
 
 /* --- the timer --------------------------------------------------------------------------- */

@@ -45,12 +45,7 @@ scheduler_store (scheduler_t *self)
 void
 scheduler_publish (scheduler_t *self, const char *topic, const ProtobufCMessage *msg)
 {
-    size_t n = protobuf_c_message_get_packed_size (msg);
-    uint8_t *buf = orr_zalloc (n + 1);
-    protobuf_c_message_pack (msg, buf);
-    if (orr_service_publish (self->svc, topic, buf, n) != 0)
-        orr_warn ("could not publish %s", topic);
-    free (buf);
+    orr_service_publish_msg (self->svc, topic, msg);
 }
 
 static void
@@ -63,30 +58,8 @@ s_publish_node_event (scheduler_t *self, const char *topic, const char *node, co
     scheduler_publish (self, topic, &ev.base);
 }
 
-static void
-s_reply (orr_result_t *result, const ProtobufCMessage *msg)
-{
-    size_t n = protobuf_c_message_get_packed_size (msg);
-    result->body = orr_zalloc (n + 1);
-    result->len = protobuf_c_message_pack (msg, result->body);
-}
 
-/* Writes are for Orrery's own services (the spawner, the gateway after its scope check). */
-static bool
-s_trusted (const orr_call_t *call, orr_result_t *result)
-{
-    if (orr_bus_principal_is_trusted (call->principal))
-        return true;
-    orr_result_fail (result, 403, "principal %s may not call scheduler.%s", call->principal, call->method);
-    return false;
-}
 
-#define UNPACK_OR_400(type, fn, var)                                                       \
-    type *var = fn (NULL, call->len, call->body);                                          \
-    if (!var) {                                                                            \
-        orr_result_fail (result, 400, "%s: malformed request body", call->method);          \
-        return;                                                                            \
-    }
 
 /* --- methods --------------------------------------------------------------------------- */
 
@@ -94,9 +67,9 @@ static void
 s_place (void *ctx, const orr_call_t *call, orr_result_t *result)
 {
     scheduler_t *self = ctx;
-    if (!s_trusted (call, result))
+    if (!orr_call_trusted (call, result, "scheduler"))
         return;
-    UNPACK_OR_400 (Orrery__PlaceRequest, orrery__place_request__unpack, req);
+    ORR_UNPACK_OR_400 (Orrery__PlaceRequest, orrery__place_request__unpack, req);
     Orrery__PlaceResult out = ORRERY__PLACE_RESULT__INIT;
     out.node = out.reason = NULL;   /* ours to free; protobuf-c packs NULL as "" */
     char err[256] = "";
@@ -107,7 +80,7 @@ s_place (void *ctx, const orr_call_t *call, orr_result_t *result)
                        out.nodes_feasible, out.attempts);
         else
             orr_info ("not placed %s: %s", req->reservation, out.reason);
-        s_reply (result, &out.base);
+        orr_result_reply (result, &out.base);
     }
     else
         orr_result_fail (result, status, "%s", err);
@@ -129,16 +102,16 @@ static void
 s_bind (void *ctx, const orr_call_t *call, orr_result_t *result)
 {
     scheduler_t *self = ctx;
-    if (!s_trusted (call, result))
+    if (!orr_call_trusted (call, result, "scheduler"))
         return;
-    UNPACK_OR_400 (Orrery__ReservationRef, orrery__reservation_ref__unpack, ref);
+    ORR_UNPACK_OR_400 (Orrery__ReservationRef, orrery__reservation_ref__unpack, ref);
     char *node = s_reservation_node (self, ref);
     int rc = node ? sched_store_bind (self, node, ref->reservation) : 0;
     if (rc == 1) {
         Orrery__ReservationRef out = ORRERY__RESERVATION_REF__INIT;
         out.reservation = ref->reservation;
         out.node = node;
-        s_reply (result, &out.base);
+        orr_result_reply (result, &out.base);
     }
     else if (rc == 0)
         orr_result_fail (result, 404, "no reservation %s (released, expired or never made)", ref->reservation);
@@ -152,9 +125,9 @@ static void
 s_release (void *ctx, const orr_call_t *call, orr_result_t *result)
 {
     scheduler_t *self = ctx;
-    if (!s_trusted (call, result))
+    if (!orr_call_trusted (call, result, "scheduler"))
         return;
-    UNPACK_OR_400 (Orrery__ReservationRef, orrery__reservation_ref__unpack, ref);
+    ORR_UNPACK_OR_400 (Orrery__ReservationRef, orrery__reservation_ref__unpack, ref);
     char *node = s_reservation_node (self, ref);
     int rc = node ? sched_store_release (self, node, ref->reservation) : 0;
     if (rc < 0)
@@ -163,7 +136,7 @@ s_release (void *ctx, const orr_call_t *call, orr_result_t *result)
         Orrery__ReleaseResult out = ORRERY__RELEASE_RESULT__INIT;
         out.released = rc == 1;
         out.node = node ? node : "";
-        s_reply (result, &out.base);
+        orr_result_reply (result, &out.base);
         if (rc == 1)   /* so this replica's next placement sees the room at once */
             sched_store_refresh_node (self, node);
     }
@@ -175,11 +148,11 @@ static void
 s_nodes (void *ctx, const orr_call_t *call, orr_result_t *result)
 {
     scheduler_t *self = ctx;
-    UNPACK_OR_400 (Orrery__NodesRequest, orrery__nodes_request__unpack, req);
+    ORR_UNPACK_OR_400 (Orrery__NodesRequest, orrery__nodes_request__unpack, req);
     Orrery__NodeList list;
     int rc = sched_store_nodes (self, req->node, &list);
     if (rc == 0)
-        s_reply (result, &list.base);
+        orr_result_reply (result, &list.base);
     else if (rc == 404)
         orr_result_fail (result, 404, "no node named %s", req->node);
     else
@@ -192,9 +165,9 @@ static void
 s_cordon (void *ctx, const orr_call_t *call, orr_result_t *result)
 {
     scheduler_t *self = ctx;
-    if (!s_trusted (call, result))
+    if (!orr_call_trusted (call, result, "scheduler"))
         return;
-    UNPACK_OR_400 (Orrery__CordonRequest, orrery__cordon_request__unpack, req);
+    ORR_UNPACK_OR_400 (Orrery__CordonRequest, orrery__cordon_request__unpack, req);
     if (!req->node || !*req->node || strlen (req->node) > SCHED_NAME_MAX || (req->reason && strlen (req->reason) > 256)) {
         orr_result_fail (result, 400, "cordon: a node name of 1 to %d bytes and a reason of at most 256 bytes",
                          SCHED_NAME_MAX);
@@ -214,7 +187,7 @@ s_cordon (void *ctx, const orr_call_t *call, orr_result_t *result)
             s_publish_node_event (self, req->cordon ? "node.cordoned" : "node.uncordoned", req->node, req->reason);
         Orrery__NodeList list;
         if (sched_store_nodes (self, req->node, &list) == 0 && list.n_nodes == 1)
-            s_reply (result, &list.nodes[0]->base);
+            orr_result_reply (result, &list.nodes[0]->base);
         else
             orr_result_fail (result, 503, "the node store is unavailable");
         sched_node_list_free (&list);
@@ -293,11 +266,7 @@ s_on_heartbeat (void *ctx, const orr_event_t *event)
         node->lost_marked = false;
         sched_label_t labels[SCHED_LABELS_MAX];
         sched_taint_t taints[SCHED_TAINTS_MAX];
-        for (size_t i = 0; i < hb->n_labels; i++)
-            labels[i] = (sched_label_t) { hb->labels[i]->key, hb->labels[i]->value };
-        for (size_t i = 0; i < hb->n_taints; i++)
-            taints[i] = (sched_taint_t) { hb->taints[i]->key, hb->taints[i]->value,
-                                          (sched_effect_t) sched_effect_parse (hb->taints[i]->effect, false) };
+        sched_heartbeat_meta (hb, labels, taints);
         sched_node_set_meta (node, labels, hb->n_labels, taints, hb->n_taints);
     }
     if (rc == 2) {

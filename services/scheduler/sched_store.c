@@ -391,16 +391,22 @@ s_forget (scheduler_t *s, const char *node, const char *id, const char *group)
 
 /* --- node agent, lost, cordon ---------------------------------------------------------- */
 
-int
-sched_store_heartbeat (scheduler_t *s, const Orrery__NodeHeartbeat *hb, int64_t now_ms)
+void
+sched_heartbeat_meta (const Orrery__NodeHeartbeat *hb, sched_label_t *labels, sched_taint_t *taints)
 {
-    sched_label_t labels[SCHED_LABELS_MAX];
-    sched_taint_t taints[SCHED_TAINTS_MAX];
     for (size_t i = 0; i < hb->n_labels; i++)
         labels[i] = (sched_label_t) { hb->labels[i]->key, hb->labels[i]->value };
     for (size_t i = 0; i < hb->n_taints; i++)
         taints[i] = (sched_taint_t) { hb->taints[i]->key, hb->taints[i]->value,
                                       (sched_effect_t) sched_effect_parse (hb->taints[i]->effect, false) };
+}
+
+int
+sched_store_heartbeat (scheduler_t *s, const Orrery__NodeHeartbeat *hb, int64_t now_ms)
+{
+    sched_label_t labels[SCHED_LABELS_MAX];
+    sched_taint_t taints[SCHED_TAINTS_MAX];
+    sched_heartbeat_meta (hb, labels, taints);
     const Orrery__Resources none = ORRERY__RESOURCES__INIT;
     const Orrery__Resources *cap = hb->capacity ? hb->capacity : &none;
     const Orrery__Resources *use = hb->usage ? hb->usage : &none;

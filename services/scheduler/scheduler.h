@@ -67,6 +67,10 @@ const char *sched_effect_name (sched_effect_t effect);
 bool sched_label_key_ok (const char *key);
 bool sched_label_value_ok (const char *value);
 
+/* A validated heartbeat's labels and taints as views (no copies) into the arrays given,
+ * which hold SCHED_LABELS_MAX and SCHED_TAINTS_MAX entries. */
+void sched_heartbeat_meta (const Orrery__NodeHeartbeat *hb, sched_label_t *labels, sched_taint_t *taints);
+
 int sched_store_init (void);                 /* compiles the scripts; 0 */
 void sched_store_fini (void);
 
