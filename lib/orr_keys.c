@@ -169,6 +169,8 @@ char *orr_key_node_expiry (const char *node)       { return s_key ("n", node, "e
 char *orr_key_placement (const char *reservation)  { return s_key ("p", reservation, "placement", NULL); }
 char *orr_key_spread_group (const char *group)     { return s_key ("sg", group, "spread", NULL); }
 char *orr_key_request_done (const char *request_id) { return s_key ("req", request_id, "done", NULL); }
+char *orr_key_user_fence (const char *user)        { return s_key ("u", user, "fence", NULL); }
+char *orr_key_node_starts (const char *node)       { return s_key ("n", node, "starts", NULL); }
 char *orr_key_routes (void)                        { return s_key ("routes", NULL, "table", NULL); }
 
 char *
@@ -213,6 +215,11 @@ orr_key_index (orr_index_t index)
         [ORR_INDEX_TOKEN_SEQ] = "token_seq",
         [ORR_INDEX_SECRETS] = "secrets",
         [ORR_INDEX_RESERVATION_EXPIRY] = "reservation_expiry",
+        [ORR_INDEX_SPAWN_QUEUE] = "spawn_queue",
+        [ORR_INDEX_SPAWN_SEQ] = "spawn_seq",
+        [ORR_INDEX_SPAWNING] = "spawning",
+        [ORR_INDEX_LEASES] = "leases",
+        [ORR_INDEX_ACTIVE] = "active",
     };
     if ((unsigned) index >= sizeof names / sizeof names[0] || !names[index])
         abort ();   /* not a member of the enum: a programming error */

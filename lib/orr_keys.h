@@ -46,6 +46,8 @@ char *orr_key_user_servers (const char *user);                     /* orr:{u:U}:
 char *orr_key_server (const char *user, const char *server);       /* orr:{u:U}:server:N       hash */
 char *orr_key_server_lock (const char *user, const char *server);  /* orr:{u:U}:server:N:lock  string */
 char *orr_key_server_fence (const char *user, const char *server); /* orr:{u:U}:server:N:fence string */
+char *orr_key_user_fence (const char *user);                       /* orr:{u:U}:fence          string (INCR) fencing tokens */
+char *orr_key_node_starts (const char *node);                      /* orr:{n:N}:starts         list "user\nserver" handed to N */
 /* Servers' last activity: server name ("" = default) -> µs since the epoch. Written only
  * through orr_activity_record (lib/orr_activity.h), which keeps the newest. */
 char *orr_key_user_activity (const char *user);                    /* orr:{u:U}:activity       hash */
@@ -74,7 +76,12 @@ typedef enum {
     ORR_INDEX_GROUP_SEQ,        /* orr:{idx}:group_seq      string counter (INCR) for group ids */
     ORR_INDEX_TOKEN_SEQ,        /* orr:{idx}:token_seq      string counter (INCR) for token ids */
     ORR_INDEX_SECRETS,          /* orr:{idx}:secrets        hash  name -> secret (cookie signing key) */
-    ORR_INDEX_RESERVATION_EXPIRY /* orr:{idx}:reservation_expiry zset "node\nid" -> expiry (ms): the sweep's to-do list */
+    ORR_INDEX_RESERVATION_EXPIRY, /* orr:{idx}:reservation_expiry zset "node\nid" -> expiry (ms): the sweep's to-do list */
+    ORR_INDEX_SPAWN_QUEUE,      /* orr:{idx}:spawn_queue    zset  "user\nserver" -> arrival sequence */
+    ORR_INDEX_SPAWN_SEQ,        /* orr:{idx}:spawn_seq      string counter (INCR) for the queue's order */
+    ORR_INDEX_SPAWNING,         /* orr:{idx}:spawning       set   "user\nserver" in pending_spawn */
+    ORR_INDEX_LEASES,           /* orr:{idx}:leases         zset  "user\nserver" -> lease expiry (ms) */
+    ORR_INDEX_ACTIVE,           /* orr:{idx}:active         set   "user\nserver" neither stopped nor failed */
 } orr_index_t;
 char *orr_key_index (orr_index_t index);
 

@@ -235,3 +235,23 @@ orr_strv_free (char ***v_p)
     free (*v_p);
     *v_p = NULL;
 }
+
+char *
+orr_url_quote (const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen (s);
+    char *out = orr_zalloc (3 * n + 1);
+    char *p = out;
+    for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr ("_.-~@", *c))
+            *p++ = (char) *c;
+        else {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 15];
+        }
+    }
+    *p = '\0';
+    return out;
+}

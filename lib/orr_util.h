@@ -45,4 +45,8 @@ int orr_wait_port (int port, int timeout_ms);
 char **orr_split (const char *s, char sep, size_t *count);
 void orr_strv_free (char ***v_p);
 
+/* s percent-quoted for a URL path segment as JupyterHub quotes names in the URLs it builds
+ * (Python's quote(name, safe='@~'): letters, digits, '_.-~@' kept). Caller frees. */
+char *orr_url_quote (const char *s);
+
 #endif

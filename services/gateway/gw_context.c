@@ -57,27 +57,7 @@ int
 gw_call (gw_t *gw, const char *service, const char *method, const ProtobufCMessage *msg,
          const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, char *message, size_t msglen)
 {
-    size_t n = protobuf_c_message_get_packed_size (msg);
-    uint8_t *buf = orr_zalloc (n + 1);
-    protobuf_c_message_pack (msg, buf);
-    orr_rpc_reply_t r;
-    int status = orr_rpc_call (gw_bus (gw), service, method, NULL, buf, n, &r);
-    free (buf);
-    if (reply)
-        *reply = NULL;
-    if (status != 200 && r.error[0])
-        snprintf (message, msglen, "%s", r.error);
-    else if (status != 200)
-        snprintf (message, msglen, "%s service unavailable", service);
-    else if (reply && reply_desc) {
-        *reply = protobuf_c_message_unpack (reply_desc, NULL, r.len, r.body);
-        if (!*reply) {
-            status = 502;
-            snprintf (message, msglen, "bad reply from the %s service", service);
-        }
-    }
-    orr_rpc_reply_clear (&r);
-    return status;
+    return orr_rpc_call_msg (gw_bus (gw), service, method, msg, reply_desc, reply, message, msglen);
 }
 
 int

@@ -29,7 +29,7 @@
 
 #define UP_MAX_REPLICAS 16
 #define UP_HEALTH_TIMEOUT_MS 30000
-#define UP_STOP_GRACE_MS 5000
+#define UP_STOP_GRACE_MS 10000
 
 static const orr_setting_t s_up_settings[] = {
     { "PORT", "8000", "the proxy's public port (what users open)" },
@@ -46,7 +46,9 @@ static const orr_setting_t s_up_settings[] = {
     { NULL, NULL, NULL },
 };
 
-static const char *s_services[] = { "bus", "auth", "scheduler", "spawner", "proxyctl", "gateway" };
+/* stopped in reverse order: the spawner stops servers (STOP_SERVERS_ON_EXIT) while proxyctl,
+ * the scheduler and auth still answer */
+static const char *s_services[] = { "bus", "auth", "scheduler", "proxyctl", "spawner", "gateway" };
 #define N_SERVICES 6
 
 static int
@@ -237,8 +239,10 @@ cli_up (int argc, char **argv)
             snprintf (env_replica, sizeof env_replica, "ORRERY_REPLICA_ID=%s", name);
             snprintf (env_bind, sizeof env_bind, "ORRERY_BUS_BIND=%s", svc == 0 ? brokers[k] : "");
             char *argv_svc[] = { bin, NULL };
+            /* a stack that stops leaves no user's server behind, unless told otherwise */
+            char *env_stop_servers = getenv ("ORRERY_STOP_SERVERS_ON_EXIT") ? NULL : "ORRERY_STOP_SERVERS_ON_EXIT=true";
             char *env_svc[] = { env_redis, env_bus, env_state, env_gwport, env_proxy, env_token, env_hub,
-                                env_public, env_public_ip, env_replica, svc == 0 ? env_bind : NULL, NULL };
+                                env_public, env_public_ip, env_replica, svc == 0 ? env_bind : env_stop_servers, NULL };
             if (supervisor_start (sup, name, argv_svc, env_svc) < 0) {
                 fprintf (stderr, "orrery up: cannot start %s\n", name);
                 free (bin);
