@@ -121,6 +121,8 @@ class Stack:
         found = []
         logs = os.path.join(self.dir, "state", "logs")
         for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+            if not os.path.isfile(os.path.join(logs, name)):
+                continue   # logs/servers: the single-user servers' own logs
             with open(os.path.join(logs, name), errors="replace") as f:
                 for line in f:
                     if "Sanitizer" in line or "runtime error:" in line:
