@@ -592,8 +592,8 @@ s_fail_exited (spawner_engine_t *self, job_t *job, int status, const char *when)
     local_describe_exit (status, local_oom_killed (job->cgroup), how, sizeof how);
     char *tail = job->rec.log ? local_log_tail (job->rec.log, 600) : NULL;
     char reason[1200];
-    snprintf (reason, sizeof reason, "%s: the server %s%s%s", when, how, tail && *tail ? ". Last output: " : "",
-              tail ? tail : "");
+    snprintf (reason, sizeof reason, "%s: the server %s%s%s%s", when, strncmp (how, "killed", 6) == 0 ? "was " : "",
+              how, tail && *tail ? ". Last output: " : "", tail ? tail : "");
     free (tail);
     job->rec.pid = 0;            /* nothing left to kill */
     s_fail (self, job, reason);
