@@ -21,6 +21,7 @@
 #include "orrery/events.pb-c.h"
 #include "orrery/spawner.pb-c.h"
 #include "spawner.h"
+#include "spawner_culler.h"
 #include "spawner_env.h"
 #include "spawner_local.h"
 #include "spawner_node_agent.h"
@@ -39,6 +40,7 @@ static const orr_setting_t s_settings[] = {
     SPAWNER_K8S_SETTINGS,
     SPAWNER_PROFILE_SETTINGS,
     SPAWNER_SETTINGS,
+    SPAWNER_CULLER_SETTINGS,
     { NULL, NULL, NULL },
 };
 
@@ -50,6 +52,7 @@ typedef struct {
     spawner_settings_t settings;
     bool have_settings;
     spawner_engine_t *engine;
+    spawner_culler_t *culler;
     char *redis_url;
 } spawner_main_t;
 
@@ -372,6 +375,12 @@ s_on_server_event (void *ctx, const orr_event_t *event)
     spawner_engine_poke (self->engine);
 }
 
+static void
+s_poke (void *engine)
+{
+    spawner_engine_poke (engine);
+}
+
 /* --- start-up --------------------------------------------------------------------------------- */
 
 static int
@@ -412,6 +421,9 @@ s_setup (orr_service_t *svc, orr_config_t *config, void **state)
     self->engine = spawner_engine_start (&self->settings);
     if (!self->engine)
         return 1;
+    self->culler = spawner_culler_new (svc, config, self->settings.holder, s_poke, self->engine, &rc);
+    if (rc != 0)
+        return rc;
     orr_service_add_method (svc, "spawn", s_method_spawn, self);
     orr_service_add_method (svc, "stop", s_method_stop, self);
     orr_service_add_method (svc, "logs", s_method_logs, self);
@@ -431,6 +443,7 @@ s_teardown (void *state)
     spawner_main_t *self = state;
     if (!self)
         return;
+    spawner_culler_destroy (&self->culler);
     spawner_engine_destroy (&self->engine);
     node_agent_destroy (&self->agent);
     k8s_nodes_source_destroy (&self->k8s_nodes);
