@@ -27,13 +27,36 @@ spawner_server_url (const char *base_url, const char *user, const char *server)
     return url;
 }
 
+/* Python's urllib.parse.quote(s) (safe="/"), as JupyterHub builds client ids: unlike
+ * url_escape_path (orr_url_quote), '@' is quoted, since the id is also the name of the
+ * server's login cookie and Python's SimpleCookie (used by tornado) drops cookies whose
+ * name holds '@'. Caller frees. */
+static char *
+s_py_quote (const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = orr_zalloc (3 * strlen (s) + 1);
+    char *p = out;
+    for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr ("_.-~/", *c))
+            *p++ = (char) *c;
+        else {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 15];
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
 char *
 spawner_client_id (const char *user, const char *server)
 {
-    char *qu = orr_url_quote (user);
+    char *qu = s_py_quote (user);
     char *id;
     if (server && *server) {
-        char *qs = orr_url_quote (server);
+        char *qs = s_py_quote (server);
         id = orr_sprintf ("jupyterhub-user-%s-%s", qu, qs);
         free (qs);
     }
@@ -87,7 +110,9 @@ spawner_env_build (const spawner_env_spec_t *spec)
     const char *server = spec->server ? spec->server : "";
     char *prefix = spawner_server_url (spec->base_url, spec->user, server);
     char *client_id = spawner_client_id (spec->user, server);
-    char *activity = orr_sprintf ("%s/users/%s/activity", spec->hub_api_url, spec->user);
+    char *quoted_user = orr_url_quote (spec->user);   /* JupyterHub: user.escaped_name */
+    char *activity = orr_sprintf ("%s/users/%s/activity", spec->hub_api_url, quoted_user);
+    free (quoted_user);
     char *service_url = orr_sprintf ("%s%s", spec->bind_url, prefix);
     char *callback = orr_sprintf ("%soauth_callback", prefix);
     char *scopes = spawner_access_scopes_json (spec->user, server);

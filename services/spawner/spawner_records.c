@@ -55,7 +55,7 @@ static const char *s_lua_spawn = LUA_PRELUDE
     "redis.call('SADD', servers, s)\n"
     "redis.call('SADD', IDX .. 'active', m)\n"
     "redis.call('ZADD', IDX .. 'spawn_queue', redis.call('INCR', IDX .. 'spawn_seq'), m)\n"
-    "return {'queued', tostring(redis.call('ZRANK', IDX .. 'spawn_queue', m) + 1)}\n";
+    "return {'queued', tostring(redis.call('ZRANK', IDX .. 'spawn_queue', m) + 1), 'new'}\n";
 
 /* ARGV: user, server, remove (0/1), now_us */
 static const char *s_lua_stop = LUA_PRELUDE
@@ -64,8 +64,8 @@ static const char *s_lua_stop = LUA_PRELUDE
     "local rec = rec_key(u, s)\n"
     "local remove = ARGV[3] == '1'\n"
     "local st = redis.call('HGET', rec, 'state')\n"
-    "if not st then if s ~= '' then return {'error', '404', 'unknown'} end return {'stopped', '0'} end\n"
     "if remove and s == '' then return {'error', '400', 'remove_default'} end\n"
+    "if not st then if s ~= '' then return {'error', '404', 'unknown'} end return {'stopped', '0'} end\n"
     "local function drop() redis.call('DEL', rec) redis.call('SREM', servers_key(u), s) end\n"
     "if st == 'stopped' or st == 'failed' then if remove then drop() end return {st, '0'} end\n"
     "if remove then redis.call('HSET', rec, 'remove', '1') end\n"
@@ -171,7 +171,8 @@ static const char *s_lua_renew = LUA_PRELUDE
     "local out = {}\n"
     "for i = 2, #ARGV, 3 do\n"
     "  local rec = rec_key(ARGV[i], ARGV[i + 1])\n"
-    "  if redis.call('HGET', rec, 'fence') == ARGV[i + 2] then\n"
+    "  local st = redis.call('HGET', rec, 'state')\n"
+    "  if redis.call('HGET', rec, 'fence') == ARGV[i + 2] and (st == 'pending_spawn' or st == 'ready' or st == 'pending_stop') then\n"
     "    redis.call('HSET', rec, 'lease_ms', lease)\n"
     "    redis.call('ZADD', IDX .. 'leases', lease, ARGV[i] .. '\\n' .. ARGV[i + 1])\n"
     "    if redis.call('HGET', rec, 'stop') == '1' then out[#out + 1] = 2 else out[#out + 1] = 1 end\n"
@@ -365,11 +366,12 @@ s_answer (const redisReply *r, const char *user, const char *server, srec_answer
         a->status = (int) strtol (s_elem (r, 1), NULL, 10);
         const char *code = s_elem (r, 2);
         const char *who = server && *server ? server : "";
+        const char *gap = *who ? " " : "";
         if (strcmp (code, "running") == 0)
-            snprintf (a->message, sizeof a->message, "%s's server %s is already running", user, who);
+            snprintf (a->message, sizeof a->message, "%s's server%s%s is already running", user, gap, who);
         else if (strcmp (code, "stopping") == 0)
-            snprintf (a->message, sizeof a->message, "%s's server %s is pending stop; try again when it has stopped",
-                      user, who);
+            snprintf (a->message, sizeof a->message, "%s's server%s%s is pending stop; try again when it has stopped",
+                      user, gap, who);
         else if (strcmp (code, "named_off") == 0)
             snprintf (a->message, sizeof a->message, "Named servers are not enabled.");
         else if (strcmp (code, "named_limit") == 0)
@@ -408,8 +410,9 @@ srec_spawn (orr_store_t *store, const char *user, const char *server, const char
     if (!r)
         return SREC_ERROR;
     s_answer (r, user, server, answer);
-    if (answer->status == 200 && strcmp (answer->state, "queued") == 0)
-        answer->changed = true;
+    /* only a new queue entry is a change (the third element); an already queued server
+     * answers its position and must not publish server.pending again */
+    answer->changed = answer->status == 200 && strcmp (s_elem (r, 2), "new") == 0;
     freeReplyObject (r);
     return SREC_OK;
 }
