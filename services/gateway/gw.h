@@ -24,6 +24,7 @@
 
 typedef struct gw_cache_t gw_cache_t;
 typedef struct gw_activity_t gw_activity_t;
+typedef struct gw_watch_t gw_watch_t;
 
 typedef struct {
     char *redis_url;
@@ -34,6 +35,9 @@ typedef struct {
     char *base_url;           /* "/" or "/prefix/" */
     long cache_ms;            /* how long a validated credential is trusted without Redis */
     long page_max;            /* api_page_max_limit */
+    long slow_spawn_timeout_s;/* how long POST/DELETE of a server wait before 202 */
+    char *hub_url;            /* the hub route's target (what GET /hub/api/proxy shows for "/") */
+    gw_watch_t *watch;        /* server events for waiting requests and progress streams */
     gw_cache_t *cache;
     gw_activity_t *activity;
     orr_events_pub_t *pub;

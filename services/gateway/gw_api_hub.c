@@ -2,6 +2,7 @@
  *  health, metrics and the deprecated authorizations (jupyterhub-api.md §4).
  */
 #include "gw_api.h"
+#include "gw_watch.h"
 #include "orr_log.h"
 #include "orr_util.h"
 #include "orrery/events.pb-c.h"
@@ -54,7 +55,8 @@ s_owner_model (gw_t *gw, const orr_identity_t *id, const orr_scopes_t *scopes)
         orr_user_rec_clear (&rec);
         return NULL;
     }
-    json_t *m = gw_user_model (gw, &rec, scopes, false, false);
+    bool unavailable;
+    json_t *m = gw_user_model_load (gw, &rec, scopes, false, false, &unavailable);
     orr_user_rec_clear (&rec);
     return m;
 }
@@ -191,10 +193,14 @@ gw_api_metrics (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **p
         "# HELP orrery_gateway_credential_cache_total Credential lookups by outcome.\n"
         "# TYPE orrery_gateway_credential_cache_total counter\n"
         "orrery_gateway_credential_cache_total{outcome=\"hit\"} %llu\n"
-        "orrery_gateway_credential_cache_total{outcome=\"miss\"} %llu\n",
+        "orrery_gateway_credential_cache_total{outcome=\"miss\"} %llu\n"
+        "# HELP orrery_gateway_progress_streams Spawn progress streams open on this gateway replica.\n"
+        "# TYPE orrery_gateway_progress_streams gauge\n"
+        "orrery_gateway_progress_streams %ld\n",
         (unsigned long long) __atomic_load_n (&gw->requests, __ATOMIC_RELAXED),
         (unsigned long long) __atomic_load_n (&gw->cache_hits, __ATOMIC_RELAXED),
-        (unsigned long long) __atomic_load_n (&gw->cache_misses, __ATOMIC_RELAXED));
+        (unsigned long long) __atomic_load_n (&gw->cache_misses, __ATOMIC_RELAXED),
+        gw->watch ? gw_watch_streams (gw->watch) : 0L);
     rc = gw_reply (req, 200, "text/plain; version=0.0.4", text, strlen (text));
     free (text);
     return rc;

@@ -1,7 +1,9 @@
 /*  gw_api_users: /hub/api/users and /hub/api/users/{name} (jupyterhub-api.md §4).
  *
- *  Reads come from Redis (one pipelined round trip per page of users); changes go to the
- *  auth service, and the reply is the model read back afterwards.
+ *  Reads come from Redis (a page of users costs three pipelined round trips: the users,
+ *  their server names and activity, their server records); changes go to the auth
+ *  service, and the reply is the model read back afterwards. The state filter reads the
+ *  spawner's index of active servers (gw_servers_active_users), not every user's servers.
  */
 #include "gw_api.h"
 #include "orr_keys.h"
@@ -26,8 +28,11 @@ s_contains_ci (const char *hay, const char *needle)
 static bool
 s_include_stopped (const gw_request_t *req)
 {
+    /* any value but 0 or false, an empty one and none ("?include_stopped_servers") included */
     const char *v = gw_arg (req, "include_stopped_servers");
-    return v && strcmp (v, "0") != 0 && strcasecmp (v, "false") != 0;
+    if (!v)
+        return gw_arg_present (req, "include_stopped_servers");
+    return strcmp (v, "0") != 0 && strcasecmp (v, "false") != 0;
 }
 
 /* Replies with the user's model as the caller sees it (status 200 or 201). */
@@ -43,8 +48,13 @@ s_reply_user (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, const char
     else if (found == 0)
         rc = gw_reply_errorf (req, 404, "No such user: %s", name);
     else {
-        json_t *m = gw_user_model (gw, &rec, caller->id.scopes, s_include_stopped (req), with_auth_state);
-        rc = m ? gw_reply_jsonv (req, status, m) : gw_reply_json (req, status, "{}");
+        bool unavailable;
+        json_t *m = gw_user_model_load (gw, &rec, caller->id.scopes, s_include_stopped (req), with_auth_state,
+                                        &unavailable);
+        if (unavailable)
+            rc = gw_reply_error (req, 503, "Server store unavailable; try again");
+        else
+            rc = m ? gw_reply_jsonv (req, status, m) : gw_reply_json (req, status, "{}");
     }
     orr_user_rec_clear (&rec);
     return rc;
@@ -80,38 +90,54 @@ gw_api_users_list (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char 
             freeReplyObject (all);
         return gw_reply_error (req, 503, "User store unavailable; try again");
     }
-    /* no server is active or ready until the spawner issue: those states list nobody */
-    bool nobody = state && strcmp (state, "inactive") != 0;
+    /* state: active = a ready or pending server, ready = a ready one, inactive = neither */
+    zhashx_t *active = NULL, *ready = NULL;
+    if (state && gw_servers_active_users (gw, &active, &ready) != 0) {
+        freeReplyObject (all);
+        return gw_reply_error (req, 503, "Server store unavailable; try again");
+    }
     const char **names = orr_zalloc ((all->elements + 1) * sizeof (char *));
     size_t n = 0;
-    for (size_t i = 0; i < all->elements && !nobody; i++) {
+    for (size_t i = 0; i < all->elements; i++) {
         const char *name = all->element[i]->str;
         orr_scope_target_t t = { .user = name };
         if (name_filter && !s_contains_ci (name, name_filter))
+            continue;
+        if (state && strcmp (state, "active") == 0 && !zhashx_lookup (active, name))
+            continue;
+        if (state && strcmp (state, "ready") == 0 && !zhashx_lookup (ready, name))
+            continue;
+        if (state && strcmp (state, "inactive") == 0 && zhashx_lookup (active, name))
             continue;
         if (!orr_scopes_allows (caller->id.scopes, "list:users", &t, gw_is_member, gw))
             continue;
         names[n++] = name;
     }
+    zhashx_destroy (&active);
+    zhashx_destroy (&ready);
     long total = (long) n;
     size_t first = (size_t) (page.offset < total ? page.offset : total);
     size_t count = n - first < (size_t) page.limit ? n - first : (size_t) page.limit;
     orr_user_rec_t *recs = orr_zalloc ((count + 1) * sizeof *recs);
+    gw_servers_t *servers = orr_zalloc ((count + 1) * sizeof *servers);
     json_t *items = json_array ();
-    if (count && orr_users_load_many (gw_store (gw), names + first, count, recs) != 0) {
+    if (count && (orr_users_load_many (gw_store (gw), names + first, count, recs) != 0
+                  || gw_servers_load_many (gw, names + first, count, servers) != 0)) {
         json_decref (items);
         items = NULL;
     }
     bool stopped = s_include_stopped (req);
-    for (size_t i = 0; items && i < count; i++) {
-        if (recs[i].name) {
-            json_t *m = gw_user_model (gw, &recs[i], caller->id.scopes, stopped, false);
+    for (size_t i = 0; i < count; i++) {
+        if (items && recs[i].name) {
+            json_t *m = gw_user_model (gw, &recs[i], &servers[i], caller->id.scopes, stopped, false);
             if (m)
                 json_array_append_new (items, m);
         }
         orr_user_rec_clear (&recs[i]);
+        gw_servers_clear (&servers[i]);
     }
     free (recs);
+    free (servers);
     free (names);
     freeReplyObject (all);
     if (!items)
@@ -162,8 +188,9 @@ gw_api_users_create (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, cha
             json_t *out = json_array ();
             for (size_t i = 0; i < created->n_names; i++) {
                 orr_user_rec_t rec;
+                bool unavailable;
                 if (orr_user_load (gw_store (gw), created->names[i], &rec) == 1) {
-                    json_t *m = gw_user_model (gw, &rec, caller->id.scopes, false, false);
+                    json_t *m = gw_user_model_load (gw, &rec, caller->id.scopes, false, false, &unavailable);
                     if (m)
                         json_array_append_new (out, m);
                 }

@@ -7,6 +7,11 @@
  *  The listening socket sets SO_REUSEPORT so several gateway replicas share one port and
  *  the kernel spreads connections over them.
  *
+ *  Waiting without a thread: a handler may defer its answer (gw_request_defer) and have
+ *  its connection suspended (MHD_ALLOW_SUSPEND_RESUME; gw_watch.c suspends and resumes);
+ *  the request's state here then remembers what to call when MHD hands the request back,
+ *  so a resumed request is answered by its own continuation rather than routed again.
+ *
  *  Limits, each with its own answer: body > max_body -> 413 (JSON); connections beyond
  *  max_connections are refused by MHD; an idle or slow connection is closed after
  *  timeout_s; request headers beyond MHD's per-connection memory (32 KiB here) -> 431
@@ -38,6 +43,10 @@ typedef struct {
     char *body;
     size_t len;
     bool too_large;
+    /* a deferred answer (gw_request_defer) */
+    gw_resume_fn *resume;
+    void *resume_arg;
+    void (*resume_free) (void *);
 } request_state_t;
 
 static void
@@ -48,6 +57,23 @@ s_add_common_headers (struct MHD_Response *resp, bool api)
     MHD_add_response_header (resp, "Content-Security-Policy",
                              api ? "frame-ancestors 'self'; report-uri /hub/security/csp-report; default-src 'none'"
                                  : "frame-ancestors 'self'; report-uri /hub/security/csp-report");
+}
+
+void
+gw_response_common_headers (struct MHD_Response *resp, const gw_request_t *req)
+{
+    s_add_common_headers (resp, strncmp (req->path, "/hub/api", 8) == 0);
+}
+
+void
+gw_request_defer (const gw_request_t *req, gw_resume_fn *resume, void *arg, void (*free_fn) (void *))
+{
+    request_state_t *state = req->state;
+    if (state->resume_free && state->resume_arg && state->resume_arg != arg)
+        state->resume_free (state->resume_arg);
+    state->resume = resume;
+    state->resume_arg = arg;
+    state->resume_free = free_fn;
 }
 
 enum MHD_Result
@@ -98,6 +124,14 @@ const char *
 gw_arg (const gw_request_t *req, const char *name)
 {
     return MHD_lookup_connection_value (req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+bool
+gw_arg_present (const gw_request_t *req, const char *name)
+{
+    const char *value;
+    size_t len;
+    return MHD_lookup_connection_value_n (req->conn, MHD_GET_ARGUMENT_KIND, name, strlen (name), &value, &len) == MHD_YES;
 }
 
 const char *
@@ -324,7 +358,7 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         *upload_size = 0;
         return MHD_YES;
     }
-    gw_request_t req = { conn, method, url, state->body ? state->body : "", state->len };
+    gw_request_t req = { conn, method, url, state->body ? state->body : "", state->len, state };
     /* strip the base URL; anything outside it is not ours */
     size_t blen = strlen (self->base_url);
     char path[2048];
@@ -341,6 +375,12 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         snprintf (msg, sizeof msg, "Request body larger than %zu bytes", self->opts.max_body);
         return gw_reply_error (&req, 413, msg);
     }
+    if (state->resume) {
+        /* resumed after gw_request_defer: the deferred handler answers */
+        gw_resume_fn *resume = state->resume;
+        state->resume = NULL;
+        return resume (state->resume_arg, &req);
+    }
     if (strcmp (method, "OPTIONS") == 0)
         return gw_reply (&req, 200, NULL, "", 0);
     return self->route (self->ctx, &req);
@@ -351,6 +391,8 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 {
     request_state_t *state = *con_cls;
     if (state) {
+        if (state->resume_free && state->resume_arg)
+            state->resume_free (state->resume_arg);
         free (state->body);
         free (state);
         *con_cls = NULL;
@@ -396,7 +438,7 @@ gw_http_new (const gw_http_opts_t *opts, gw_route_fn *route, void *ctx)
         return NULL;
     }
     self->daemon = MHD_start_daemon (
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t) opts->port, NULL, NULL, s_access, self,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, (uint16_t) opts->port, NULL, NULL, s_access, self,
         MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, opts->threads, MHD_OPTION_CONNECTION_LIMIT,
         opts->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t) GW_CONNECTION_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_NOTIFY_COMPLETED,

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct gw_http_t gw_http_t;
@@ -28,11 +29,14 @@ typedef struct {
     const char *path;         /* with base_url removed, always starting with "/" */
     const char *body;
     size_t body_len;
+    void *state;              /* gw_http's per-request state (for gw_request_defer) */
 } gw_request_t;
 
 /* A request argument (query string or urlencoded form), header or cookie; NULL if absent.
  * Owned by MHD, valid during the request. Header names are case-insensitive. */
 const char *gw_arg (const gw_request_t *req, const char *name);
+/* Is the query argument there at all ("?flag" has no value, so gw_arg gives NULL)? */
+bool gw_arg_present (const gw_request_t *req, const char *name);
 const char *gw_header (const gw_request_t *req, const char *name);
 const char *gw_cookie (const gw_request_t *req, const char *name);
 /* A field of an application/x-www-form-urlencoded body, decoded; caller frees; NULL if
@@ -50,6 +54,17 @@ const char **gw_args_all (const gw_request_t *req, const char *name);
  * proxy), else the peer. Into out. */
 void gw_client_addr (const gw_request_t *req, char *out, size_t outlen);
 
+/* Deferring an answer. A handler that cannot answer yet (it waits for an event) calls
+ * gw_request_defer and then suspends the connection (gw_watch.c does, under its lock);
+ * no thread is held meanwhile. When the connection is resumed, MHD calls the access
+ * handler again for the same request, and gw_http calls `resume` (instead of routing
+ * again) with the same `arg`; it must answer, or defer and suspend once more. `arg` lives
+ * as long as the request: `free_fn` (may be NULL) frees it when the request ends,
+ * answered or not (the client went away, the daemon stopped). The daemon runs with
+ * MHD_ALLOW_SUSPEND_RESUME. */
+typedef enum MHD_Result (gw_resume_fn) (void *arg, const gw_request_t *req);
+void gw_request_defer (const gw_request_t *req, gw_resume_fn *resume, void *arg, void (*free_fn) (void *));
+
 /* Answers one request; returns an MHD result from one of the gw_reply_* helpers. */
 typedef enum MHD_Result (gw_route_fn) (void *ctx, const gw_request_t *req);
 
@@ -65,6 +80,8 @@ enum MHD_Result gw_reply_with (const gw_request_t *req, unsigned status, const c
                                size_t len, const char *const *headers);
 /* JSON text of `value` (stolen) with status. */
 enum MHD_Result gw_reply_jsonv (const gw_request_t *req, unsigned status, json_t *value);
+/* The common headers (version, CORS, CSP) on a response built elsewhere (streams). */
+void gw_response_common_headers (struct MHD_Response *resp, const gw_request_t *req);
 /* Status and message printf-style, as a JSON error. */
 enum MHD_Result gw_reply_errorf (const gw_request_t *req, unsigned status, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));

@@ -63,9 +63,44 @@ s_filter (gw_t *gw, json_t *full, const access_row_t *rows, size_t nrows, const 
     return out;
 }
 
+/* Is `base` allowed on server (user, name)? */
+static bool
+s_server_allows (gw_t *gw, const orr_scopes_t *scopes, const char *base, const char *user, const char *name)
+{
+    char *target = orr_sprintf ("%s/%s", user, name);
+    orr_scope_target_t t = { .user = user, .server = target };
+    bool ok = orr_scopes_allows (scopes, base, &t, gw_is_member, gw);
+    free (target);
+    return ok;
+}
+
 json_t *
-gw_user_model (gw_t *gw, const orr_user_rec_t *rec, const orr_scopes_t *scopes, bool include_stopped,
-               bool with_auth_state)
+gw_server_model (gw_t *gw, const char *user, const gw_server_t *s, bool with_state)
+{
+    json_t *options = s->user_options ? json_loads (s->user_options, 0, NULL) : NULL;
+    if (!json_is_object (options)) {
+        json_decref (options);
+        options = json_object ();
+    }
+    const char *pending = gw_server_pending (s);
+    char *url = gw_server_url (gw, user, s->name), *progress = gw_server_progress_url (gw, user, s->name);
+    json_t *m = json_pack ("{s:s, s:o, s:o, s:o, s:b, s:b, s:s, s:o, s:s}", "name", s->name, "last_activity",
+                           s_time (s->last_activity_us), "started", s_time (s->started_us), "pending",
+                           pending ? json_string (pending) : json_null (), "ready", gw_server_ready (s), "stopped",
+                           !gw_server_active (s), "url", url, "user_options", options, "progress_url", progress);
+    if (with_state) {
+        /* LocalProcessSpawner's get_state(): the pid while a process runs */
+        bool running = s->pid > 0 && !gw_server_is (s, "stopped") && !gw_server_is (s, "failed");
+        json_object_set_new (m, "state", running ? json_pack ("{s:I}", "pid", (json_int_t) s->pid) : json_object ());
+    }
+    free (url);
+    free (progress);
+    return m;
+}
+
+json_t *
+gw_user_model (gw_t *gw, const orr_user_rec_t *rec, const gw_servers_t *servers, const orr_scopes_t *scopes,
+               bool include_stopped, bool with_auth_state)
 {
     json_t *groups = json_array ();
     for (size_t i = 0; rec->groups && rec->groups[i]; i++)
@@ -73,18 +108,47 @@ gw_user_model (gw_t *gw, const orr_user_rec_t *rec, const orr_scopes_t *scopes, 
     json_t *auth_state = NULL;
     if (with_auth_state && rec->auth_state)
         auth_state = json_loads (rec->auth_state, 0, NULL);
-    /* servers arrive with the spawner (issue 5): until then none is ready or pending */
-    (void) include_stopped;
-    json_t *full = json_pack ("{s:s, s:s, s:b, s:o, s:o, s:n, s:n, s:o, s:o, s:{}, s:o}", "kind", "user", "name",
+    json_t *server_models = json_object ();
+    for (size_t i = 0; servers && i < servers->n; i++) {
+        const gw_server_t *s = &servers->items[i];
+        if ((gw_server_active (s) || include_stopped)
+            && s_server_allows (gw, scopes, "read:servers", rec->name, s->name))
+            json_object_set_new (server_models, s->name,
+                                 gw_server_model (gw, rec->name, s,
+                                                  s_server_allows (gw, scopes, "admin:server_state", rec->name, s->name)));
+    }
+    /* `server` and `pending` are the default server's */
+    const gw_server_t *def = gw_servers_find (servers, "");
+    char *url = gw_server_url (gw, rec->name, "");
+    const char *pending = gw_server_pending (def);
+    json_t *full = json_pack ("{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:O, s:o}", "kind", "user", "name",
                               rec->name, "admin", rec->admin, "roles", orr_roles_of_user (gw->roles, rec->name, rec->admin),
-                              "groups", groups, "server", "pending", "created", s_time (rec->created_us),
-                              "last_activity", s_time (rec->last_activity_us), "servers", "auth_state",
-                              auth_state ? auth_state : json_null ());
+                              "groups", groups, "server", gw_server_ready (def) ? json_string (url) : json_null (),
+                              "pending", pending ? json_string (pending) : json_null (), "created",
+                              s_time (rec->created_us), "last_activity", s_time (rec->last_activity_us), "servers",
+                              server_models, "auth_state", auth_state ? auth_state : json_null ());
+    free (url);
     orr_scope_target_t t = { .user = rec->name };
-    json_t *out = s_filter (gw, full, s_user_access,
-                            with_auth_state ? 7 : 6, scopes, &t);
+    json_t *out = s_filter (gw, full, s_user_access, with_auth_state ? 7 : 6, scopes, &t);
+    /* servers a server-filtered read:servers shows are shown even without the user-wide
+     * scope (JupyterHub keeps `servers` when it is not empty) */
+    if (out && !json_object_get (out, "servers") && json_object_size (server_models))
+        json_object_set (out, "servers", server_models);
+    json_decref (server_models);
     json_decref (full);
     return out;
+}
+
+json_t *
+gw_user_model_load (gw_t *gw, const orr_user_rec_t *rec, const orr_scopes_t *scopes, bool include_stopped,
+                    bool with_auth_state, bool *unavailable)
+{
+    gw_servers_t servers;
+    const char *name = rec->name;
+    *unavailable = gw_servers_load_many (gw, &name, 1, &servers) != 0;
+    json_t *m = *unavailable ? NULL : gw_user_model (gw, rec, &servers, scopes, include_stopped, with_auth_state);
+    gw_servers_clear (&servers);
+    return m;
 }
 
 json_t *

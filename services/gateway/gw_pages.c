@@ -1,13 +1,16 @@
-/*  gw_pages: the browser pages -- login, logout, home, change password.
+/*  gw_pages: the browser pages -- login, logout, home, change password -- and the page
+ *  helpers every HTML-serving file shares (gw_api.h).
  *
- *  Plain HTML forms, no scripts and no build step. Cookies: "jupyterhub-hub-login" holds
- *  the signed session (HttpOnly, SameSite=Lax, Secure behind HTTPS, path <base>hub/);
+ *  Plain HTML forms and no build step; the only script is the home page's "Stop My
+ *  Server" (a DELETE on the API with the session's XSRF token, as JupyterHub's home page
+ *  does). Cookies: "jupyterhub-hub-login" holds the signed session (HttpOnly, SameSite=Lax, Secure behind HTTPS, path <base>hub/);
  *  "jupyterhub-session-id" holds the bare session id at path / because single-user
  *  servers read it (jupyterhub-api.md §9). Forms carry an XSRF value: on the login form a
  *  random double-submit cookie "_xsrf", on signed-in forms the session's HMAC-derived
  *  token, so a page on another site cannot post them.
  */
 #include "gw_api.h"
+#include "gw_servers.h"
 #include "orr_crypto.h"
 #include "orr_log.h"
 #include "orr_util.h"
@@ -16,9 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* HTML-escapes s into a new string. */
-static char *
-s_html (const char *s)
+char *
+gw_html (const char *s)
 {
     size_t n = 0;
     for (const char *p = s; *p; p++)
@@ -42,10 +44,10 @@ s_html (const char *s)
     return out;
 }
 
-static enum MHD_Result
-s_page (const gw_request_t *req, unsigned status, const char *title, const char *body, const char *const *headers)
+enum MHD_Result
+gw_page (const gw_request_t *req, unsigned status, const char *title, const char *body, const char *const *headers)
 {
-    char *t = s_html (title);
+    char *t = gw_html (title);
     char *html = orr_sprintf ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s - Orrery</title>"
                               "<style>body{font-family:sans-serif;max-width:30em;margin:3em auto}"
                               "label{display:block;margin:.6em 0}input{width:100%%}"
@@ -64,17 +66,30 @@ s_https (const gw_request_t *req)
     return proto && strncmp (proto, "https", 5) == 0;
 }
 
+bool
+gw_local_path (const char *next)
+{
+    return next && next[0] == '/' && next[1] != '/' && next[1] != '\\' && !strpbrk (next, "\r\n");
+}
+
 /* A local path to go to after login: only "/..." and never "//host" or "/\host". */
 static char *
 s_safe_next (gw_t *gw, const char *next)
 {
-    if (next && next[0] == '/' && next[1] != '/' && next[1] != '\\' && !strpbrk (next, "\r\n"))
+    if (gw_local_path (next))
         return orr_strdup (next);
     return gw_url (gw, "hub/home");
 }
 
-static enum MHD_Result
-s_redirect (const gw_request_t *req, const char *location, const char *const *cookies)
+enum MHD_Result
+gw_redirect_status (const gw_request_t *req, unsigned status, const char *location)
+{
+    const char *headers[] = { "Location", location, NULL };
+    return gw_reply_with (req, status, "text/html", "", 0, headers);
+}
+
+enum MHD_Result
+gw_redirect (const gw_request_t *req, const char *location, const char *const *cookies)
 {
     const char *headers[12] = { "Location", location };
     size_t h = 2;
@@ -97,7 +112,7 @@ s_login_form (gw_t *gw, const gw_request_t *req, unsigned status, const char *er
         xsrf = xsrf_new;
     }
     char *action = gw_url (gw, "hub/login");
-    char *e = s_html (error ? error : ""), *n = s_html (next ? next : "");
+    char *e = gw_html (error ? error : ""), *n = gw_html (next ? next : "");
     char *body = orr_sprintf ("%s%s%s<form method=\"post\" action=\"%s\">\n"
                               "<input type=\"hidden\" name=\"_xsrf\" value=\"%s\">\n"
                               "<input type=\"hidden\" name=\"next\" value=\"%s\">\n"
@@ -114,7 +129,7 @@ s_login_form (gw_t *gw, const gw_request_t *req, unsigned status, const char *er
     for (size_t i = 0; extra_headers && extra_headers[i] && h < 6; i++)
         headers[h++] = extra_headers[i];
     headers[h] = NULL;
-    enum MHD_Result rc = s_page (req, status, "Sign in", body, headers);
+    enum MHD_Result rc = gw_page (req, status, "Sign in", body, headers);
     free (cookie);
     free (body);
     free (e);
@@ -129,7 +144,7 @@ gw_page_login (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **pa
     const char *next = gw_arg (req, "next");
     if (caller->authenticated && caller->via_cookie) {
         char *to = s_safe_next (gw, next);
-        enum MHD_Result rc = s_redirect (req, to, NULL);
+        enum MHD_Result rc = gw_redirect (req, to, NULL);
         free (to);
         return rc;
     }
@@ -168,7 +183,7 @@ gw_page_login_post (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char
             char *c2 = orr_sprintf ("jupyterhub-session-id=%s; Path=/; HttpOnly; SameSite=Lax%s", res->session_id, secure);
             const char *cookies[] = { c1, c2, NULL };
             char *to = s_safe_next (gw, next);
-            rc = s_redirect (req, to, cookies);
+            rc = gw_redirect (req, to, cookies);
             free (to);
             free (c1);
             free (c2);
@@ -207,39 +222,105 @@ gw_page_logout (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **p
     char *c2 = orr_strdup ("jupyterhub-session-id=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
     const char *cookies[] = { c1, c2, NULL };
     char *to = gw_url (gw, "hub/login");
-    enum MHD_Result rc = s_redirect (req, to, cookies);
+    enum MHD_Result rc = gw_redirect (req, to, cookies);
     free (to);
     free (c1);
     free (c2);
     return rc;
 }
 
-/* Redirects an anonymous browser to the login page, coming back to this page. */
-static enum MHD_Result
-s_to_login (gw_t *gw, const gw_request_t *req)
+enum MHD_Result
+gw_to_login (gw_t *gw, const gw_request_t *req)
 {
-    char *here = gw_url (gw, req->path);
+    char *query = gw_query (req, NULL);
+    char *path = gw_url (gw, req->path);
+    char *here = orr_sprintf ("%s%s%s", path, *query ? "?" : "", query);
+    char *next = gw_percent_encode (here);
     char *to = gw_url (gw, "hub/login?next=");
-    char *loc = orr_sprintf ("%s%s", to, here);
-    enum MHD_Result rc = s_redirect (req, loc, NULL);
+    char *loc = orr_sprintf ("%s%s", to, next);
+    enum MHD_Result rc = gw_redirect (req, loc, NULL);
+    free (query);
+    free (path);
     free (here);
+    free (next);
     free (to);
     free (loc);
     return rc;
+}
+
+/* The home page's part about the default server: its state and what can be done. */
+static char *
+s_home_server (gw_t *gw, gw_caller_t *caller)
+{
+    gw_server_t s;
+    int found = gw_server_load (gw, caller->id.name, "", &s);
+    const char *pending = found >= 0 ? gw_server_pending (&s) : NULL;
+    char *url = gw_server_url (gw, caller->id.name, "");
+    char *u = gw_html (url);
+    char *out;
+    if (found < 0)
+        out = orr_strdup ("<p id=\"server-state\">Your server's state is unavailable right now.</p>");
+    else if (gw_server_ready (&s) || (pending && strcmp (pending, "stop") == 0)) {
+        /* stop through the API, as JupyterHub's home page does: cookie + Referer + XSRF */
+        char xsrf[64];
+        gw_xsrf_token (gw, caller->id.session_id ? caller->id.session_id : "", xsrf, sizeof xsrf);
+        char *api = gw_server_page_url (gw, "api/users", caller->id.name, "");
+        char *stop_url = orr_sprintf ("%s/server", api);
+        char *a = gw_html (stop_url);
+        out = orr_sprintf ("<p id=\"server-state\">%s</p>\n"
+                           "<p><a id=\"start\" href=\"%s\">My Server</a> &middot; "
+                           "<button id=\"stop\" type=\"button\" data-url=\"%s\" data-xsrf=\"%s\">Stop My Server</button></p>\n"
+                           "<script>\n"
+                           "document.getElementById('stop').addEventListener('click', function () {\n"
+                           "  var b = this; b.disabled = true; b.textContent = 'Stopping...';\n"
+                           "  fetch(b.dataset.url, {method: 'DELETE', credentials: 'same-origin',\n"
+                           "    headers: {'X-XSRFToken': b.dataset.xsrf}}).then(function () { window.location.reload(); });\n"
+                           "});\n"
+                           "</script>",
+                           pending ? "Your server is stopping." : "Your server is running.", u, a, xsrf);
+        free (a);
+        free (stop_url);
+        free (api);
+    }
+    else if (pending) {
+        char *to = gw_server_page_url (gw, "spawn-pending", caller->id.name, "");
+        char *t = gw_html (to);
+        out = orr_sprintf ("<p id=\"server-state\">Your server is starting.</p>\n"
+                           "<p><a id=\"start\" href=\"%s\">My Server</a></p>",
+                           t);
+        free (t);
+        free (to);
+    }
+    else {
+        char *to = gw_url (gw, "hub/spawn");
+        char *t = gw_html (to);
+        out = orr_sprintf ("<p id=\"server-state\">Your server is not running.</p>\n"
+                           "<p><a id=\"start\" href=\"%s\">Start My Server</a></p>",
+                           t);
+        free (t);
+        free (to);
+    }
+    free (u);
+    free (url);
+    if (found >= 0)
+        gw_server_clear (&s);
+    return out;
 }
 
 enum MHD_Result
 gw_page_home (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **params)
 {
     if (!caller->authenticated || !caller->via_cookie)
-        return s_to_login (gw, req);
-    char *name = s_html (caller->id.name);
+        return gw_to_login (gw, req);
+    char *name = gw_html (caller->id.name);
     char *logout = gw_url (gw, "hub/logout"), *pw = gw_url (gw, "hub/change-password");
-    char *body = orr_sprintf ("<p>Signed in as <strong id=\"user\">%s</strong>%s.</p>\n"
+    char *server = s_home_server (gw, caller);
+    char *body = orr_sprintf ("<p>Signed in as <strong id=\"user\">%s</strong>%s.</p>\n%s\n"
                               "<p><a href=\"%s\">Change password</a> &middot; <a href=\"%s\" id=\"logout\">Sign out</a></p>",
-                              name, caller->id.admin ? " (admin)" : "", pw, logout);
-    enum MHD_Result rc = s_page (req, 200, "Home", body, NULL);
+                              name, caller->id.admin ? " (admin)" : "", server, pw, logout);
+    enum MHD_Result rc = gw_page (req, 200, "Home", body, NULL);
     free (body);
+    free (server);
     free (logout);
     free (pw);
     free (name);
@@ -250,7 +331,7 @@ enum MHD_Result
 gw_page_root (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **params)
 {
     char *to = gw_url (gw, "hub/");
-    enum MHD_Result rc = s_redirect (req, to, NULL);
+    enum MHD_Result rc = gw_redirect (req, to, NULL);
     free (to);
     return rc;
 }
@@ -259,7 +340,7 @@ enum MHD_Result
 gw_page_hub_root (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **params)
 {
     char *to = gw_url (gw, caller->authenticated && caller->via_cookie ? "hub/home" : "hub/login");
-    enum MHD_Result rc = s_redirect (req, to, NULL);
+    enum MHD_Result rc = gw_redirect (req, to, NULL);
     free (to);
     return rc;
 }
@@ -270,7 +351,7 @@ s_password_form (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, unsigne
     char xsrf[64];
     gw_xsrf_token (gw, caller->id.session_id, xsrf, sizeof xsrf);
     char *action = gw_url (gw, "hub/change-password");
-    char *n = s_html (note ? note : "");
+    char *n = gw_html (note ? note : "");
     char *body = orr_sprintf ("%s%s%s<form method=\"post\" action=\"%s\">\n"
                               "<input type=\"hidden\" name=\"_xsrf\" value=\"%s\">\n"
                               "<label>Current password <input name=\"old_password\" type=\"password\"></label>\n"
@@ -278,7 +359,7 @@ s_password_form (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, unsigne
                               "<label>New password again <input name=\"new_password_confirm\" type=\"password\"></label>\n"
                               "<button type=\"submit\">Change password</button>\n</form>",
                               note ? "<p class=\"note\" id=\"note\">" : "", n, note ? "</p>" : "", action, xsrf);
-    enum MHD_Result rc = s_page (req, status, "Change password", body, NULL);
+    enum MHD_Result rc = gw_page (req, status, "Change password", body, NULL);
     free (body);
     free (n);
     free (action);
@@ -289,7 +370,7 @@ enum MHD_Result
 gw_page_change_password (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **params)
 {
     if (!caller->authenticated || !caller->via_cookie)
-        return s_to_login (gw, req);
+        return gw_to_login (gw, req);
     return s_password_form (gw, req, caller, 200, NULL);
 }
 
@@ -297,7 +378,7 @@ enum MHD_Result
 gw_page_change_password_post (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **params)
 {
     if (!caller->authenticated || !caller->via_cookie)
-        return s_to_login (gw, req);
+        return gw_to_login (gw, req);
     char expected[64];
     gw_xsrf_token (gw, caller->id.session_id, expected, sizeof expected);
     char *xsrf = gw_form_value (req, "_xsrf"), *old_pw = gw_form_value (req, "old_password");

@@ -25,6 +25,15 @@ const gw_route_t gw_routes[] = {
     { "PATCH", "/hub/api/users/{}", gw_api_user_patch },
     { "DELETE", "/hub/api/users/{}", gw_api_user_delete },
     { "POST", "/hub/api/users/{}/admin-access", gw_api_admin_access },
+    { "POST", "/hub/api/users/{}/server", gw_api_server_start },
+    { "DELETE", "/hub/api/users/{}/server", gw_api_server_stop },
+    { "GET", "/hub/api/users/{}/server/progress", gw_api_server_progress },
+    { "GET", "/hub/api/users/{}/server/logs", gw_api_server_logs },
+    { "POST", "/hub/api/users/{}/servers/{}", gw_api_named_server_start },
+    { "DELETE", "/hub/api/users/{}/servers/{}", gw_api_named_server_stop },
+    { "GET", "/hub/api/users/{}/servers/{}/progress", gw_api_named_server_progress },
+    { "GET", "/hub/api/users/{}/servers/{}/logs", gw_api_named_server_logs },
+    { "POST", "/hub/api/users/{}/activity", gw_api_user_activity },
     { "GET", "/hub/api/users/{}/tokens", gw_api_tokens_list },
     { "POST", "/hub/api/users/{}/tokens", gw_api_tokens_create },
     { "GET", "/hub/api/users/{}/tokens/{}", gw_api_token_get },
@@ -40,6 +49,9 @@ const gw_route_t gw_routes[] = {
     { "GET", "/hub/api/nodes/{}", gw_api_node_get },
     { "POST", "/hub/api/nodes/{}/cordon", gw_api_node_cordon },
     { "POST", "/hub/api/nodes/{}/uncordon", gw_api_node_uncordon },
+    { "GET", "/hub/api/proxy", gw_api_proxy_get },
+    { "POST", "/hub/api/proxy", gw_api_proxy_post },
+    { "PATCH", "/hub/api/proxy", gw_api_proxy_patch },
     { "GET", "/hub/api/services", gw_api_services },
     { "GET", "/hub/api/services/{}", gw_api_service },
     { "POST", "/hub/api/shutdown", gw_api_shutdown },
@@ -58,6 +70,11 @@ const gw_route_t gw_routes[] = {
     { "POST", "/hub/login", gw_page_login_post },
     { "GET", "/hub/logout", gw_page_logout },
     { "GET", "/hub/home", gw_page_home },
+    { "GET", "/hub/spawn", gw_page_spawn },
+    { "GET", "/hub/spawn/{}", gw_page_spawn_user },
+    { "GET", "/hub/spawn/{}/{}", gw_page_spawn_named },
+    { "GET", "/hub/spawn-pending/{}", gw_page_spawn_pending },
+    { "GET", "/hub/spawn-pending/{}/{}", gw_page_spawn_pending_named },
     { "GET", "/hub/change-password", gw_page_change_password },
     { "POST", "/hub/change-password", gw_page_change_password_post },
     { "GET", "/hub/", gw_page_hub_root },
@@ -65,6 +82,16 @@ const gw_route_t gw_routes[] = {
     { "GET", "/", gw_page_root },
 };
 const size_t gw_nroutes = sizeof gw_routes / sizeof gw_routes[0];
+
+/* Paths of any depth below a user's prefix (the table's patterns have a fixed number of
+ * segments), tried when no pattern matches; every method reaches the handler. */
+static const struct {
+    const char *prefix;
+    gw_handler_fn *fn;
+} s_prefix_routes[] = {
+    { "/user/", gw_page_user_prefix },
+    { "/hub/user/", gw_page_hub_user },
+};
 
 bool
 gw_allowed (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, const char *const *any_of,
@@ -157,11 +184,14 @@ gw_route (void *ctx, const gw_request_t *req)
     __atomic_add_fetch (&gw->requests, 1, __ATOMIC_RELAXED);
     char *params[GW_MAX_PARAMS] = { 0 };
     int i = gw_router_match (gw_routes, gw_nroutes, req->method, req->path, params);
-    if (i == -1)
-        return gw_reply_error (req, 404, "Not Found");
-    if (i == -2)
+    gw_handler_fn *fn = i >= 0 ? gw_routes[i].fn : NULL;
+    for (size_t k = 0; i == -1 && !fn && k < sizeof s_prefix_routes / sizeof s_prefix_routes[0]; k++)
+        if (strncmp (req->path, s_prefix_routes[k].prefix, strlen (s_prefix_routes[k].prefix)) == 0)
+            fn = s_prefix_routes[k].fn;
+    if (!fn && i == -2)
         return gw_reply_error (req, 405, "Method Not Allowed");
-    gw_handler_fn *fn = gw_routes[i].fn;
+    if (!fn)
+        return gw_reply_error (req, 404, "Not Found");
     gw_caller_t caller = { 0 };
     enum MHD_Result rc;
     bool anonymous_ok = fn == gw_api_root || fn == gw_api_health || fn == gw_api_gone;

@@ -8,6 +8,7 @@
 #include "gw.h"
 #include "gw_http.h"
 #include "gw_routes.h"
+#include "gw_watch.h"
 #include "orr_keys.h"
 #include "orr_util.h"
 #include "orr_bus.h"
@@ -30,6 +31,9 @@ static const orr_setting_t s_settings[] = {
     { "GATEWAY_CACHE_MS", "500", "how long a validated token or session is trusted without asking Redis (revocation delay)" },
     { "ACTIVITY_FLUSH_MS", "5000", "how often token and user last_activity are written (batched)" },
     { "API_PAGE_MAX", "200", "largest page of users or groups (JupyterHub's api_page_max_limit)" },
+    { "SLOW_SPAWN_TIMEOUT_S", "10", "how long POST/DELETE of a server wait for it to be ready or stopped before 202 (JupyterHub's slow_spawn_timeout)" },
+    { "PROGRESS_STREAMS_MAX", "2000", "open spawn progress streams per replica (503 beyond); each holds a connection, so keep it below GATEWAY_MAX_CONNECTIONS" },
+    { "HUB_URL", "http://127.0.0.1:8081", "the hub route's target, as GET /hub/api/proxy shows it (proxyctl's HUB_URL)" },
     ORR_IDENTITY_SETTINGS,
     { NULL, NULL, NULL },
 };
@@ -101,6 +105,17 @@ main (int argc, char **argv)
             goto done;
         }
     }
+    long slow = orr_config_int (config, "SLOW_SPAWN_TIMEOUT_S");
+    long streams_max = orr_config_int (config, "PROGRESS_STREAMS_MAX");
+    if (slow < 0 || slow > 3600 || streams_max < 1) {
+        orr_error ("SLOW_SPAWN_TIMEOUT_S must be 0..3600 and PROGRESS_STREAMS_MAX >= 1");
+        goto done;
+    }
+    gw.slow_spawn_timeout_s = slow;
+    gw.hub_url = orr_strdup (orr_config_get (config, "HUB_URL"));
+    gw.watch = gw_watch_new (gw.redis_url, &opts, streams_max);
+    if (!gw.watch)
+        goto done;
     gw.cache = gw_cache_new ();
     gw.pub = orr_events_pub_new (&opts);
     gw.activity = gw_activity_new (&gw, flush_ms);
@@ -143,7 +158,10 @@ main (int argc, char **argv)
     orr_info ("gateway stopping");
 done:
     orr_events_sub_destroy (&sub);
+    /* waiting requests and streams are resumed before MHD stops (it must find none suspended) */
+    gw_watch_stop (gw.watch);
     gw_http_destroy (&http);
+    gw_watch_destroy (&gw.watch);
     gw_activity_destroy (&gw.activity);
     gw_cache_destroy (&gw.cache);
     orr_events_pub_destroy (&gw.pub);
@@ -151,6 +169,7 @@ done:
     orr_hubservices_destroy (&gw.services);
     free (gw.redis_url);
     free (gw.base_url);
+    free (gw.hub_url);
     free (gw.cookie_secret);
     pthread_mutex_destroy (&gw.pub_lock);
     orr_store_thread_release ();
