@@ -375,6 +375,14 @@ s_on_server_event (void *ctx, const orr_event_t *event)
     spawner_engine_poke (self->engine);
 }
 
+/* From the pod watch's thread. */
+static void
+s_wake (void *ctx)
+{
+    spawner_main_t *self = ctx;
+    spawner_engine_poke (__atomic_load_n (&self->engine, __ATOMIC_ACQUIRE));
+}
+
 static void
 s_poke (void *engine)
 {
@@ -399,26 +407,41 @@ s_setup (orr_service_t *svc, orr_config_t *config, void **state)
         return 2;
     }
     const char *source = orr_config_get (config, "NODE_SOURCE");
-    if (source && strcmp (source, "kubernetes") == 0)
-        return k8s_nodes_source_start (svc, config, &self->k8s_nodes);
-    if (source && *source && strcmp (source, "local") != 0) {
+    bool kubernetes = source && strcmp (source, "kubernetes") == 0;
+    if (source && *source && !kubernetes && strcmp (source, "local") != 0) {
         orr_error ("NODE_SOURCE: \"%s\" is not local or kubernetes", source);
         return 2;
     }
-    int rc = node_agent_start (svc, config, &self->agent);
+    int rc = kubernetes ? k8s_nodes_source_start (svc, config, &self->k8s_nodes)
+                        : node_agent_start (svc, config, &self->agent);
     if (rc != 0)
         return rc;
-    if (spawner_settings_read (config, node_agent_node_name (self->agent), self->profiles, &self->settings, err,
-                               sizeof err)
+    if (spawner_settings_read (config, kubernetes ? "" : node_agent_node_name (self->agent), self->profiles,
+                               &self->settings, err, sizeof err)
         != 0) {
         orr_error ("%s", err);
         return 2;
+    }
+    if (kubernetes) {
+        /* servers are pods: the command runs in the image, as its user, not as root here */
+        size_t n = 0;
+        while (self->settings.cmd[n])
+            n++;
+        if (n > 1 && strcmp (self->settings.cmd[n - 1], "--allow-root") == 0) {
+            free (self->settings.cmd[n - 1]);
+            self->settings.cmd[n - 1] = NULL;
+        }
+        self->settings.k8s = spawner_k8s_new (config, s_wake, self, err, sizeof err);
+        if (!self->settings.k8s) {
+            orr_error ("%s", err);
+            return 2;
+        }
     }
     self->have_settings = true;
     self->settings.bus = orr_zalloc (sizeof (orr_bus_opts_t));
     if (orr_bus_opts_from_config (self->settings.bus, config) != 0)
         return 2;
-    self->engine = spawner_engine_start (&self->settings);
+    __atomic_store_n (&self->engine, spawner_engine_start (&self->settings), __ATOMIC_RELEASE);
     if (!self->engine)
         return 1;
     self->culler = spawner_culler_new (svc, config, self->settings.holder, s_poke, self->engine, &rc);
@@ -432,8 +455,12 @@ s_setup (orr_service_t *svc, orr_config_t *config, void **state)
     orr_service_on_event (svc, "server.stopping", s_on_server_event, self);
     orr_service_on_event (svc, "server.start.requested", s_on_intent, self);
     orr_service_on_event (svc, "server.stop.requested", s_on_intent, self);
-    orr_info ("servers run as local processes on node %s: %s ... (at most %lld spawns at once)", self->settings.node,
-              self->settings.cmd[0], (long long) self->settings.max_concurrent);
+    if (kubernetes)
+        orr_info ("servers run as Kubernetes pods: %s ... (at most %lld spawns at once)", self->settings.cmd[0],
+                  (long long) self->settings.max_concurrent);
+    else
+        orr_info ("servers run as local processes on node %s: %s ... (at most %lld spawns at once)",
+                  self->settings.node, self->settings.cmd[0], (long long) self->settings.max_concurrent);
     return 0;
 }
 
@@ -445,6 +472,7 @@ s_teardown (void *state)
         return;
     spawner_culler_destroy (&self->culler);
     spawner_engine_destroy (&self->engine);
+    spawner_k8s_destroy (&self->settings.k8s);
     node_agent_destroy (&self->agent);
     k8s_nodes_source_destroy (&self->k8s_nodes);
     if (self->settings.bus) {

@@ -32,6 +32,7 @@
 
 #include "orr_bus.h"
 #include "orr_config.h"
+#include "spawner_k8s.h"
 #include "spawner_profile.h"
 #include "spawner_records.h"
 
@@ -90,6 +91,7 @@ typedef struct {
     bool stop_on_exit;
     int port_min, port_max;
     const spawner_profiles_t *profiles;
+    spawner_k8s_t *k8s;           /* the Kubernetes backend; NULL = local processes */
 } spawner_settings_t;
 
 /* Reads the settings above (and the profiles' pointer) into out; 0, or -1 with the reason

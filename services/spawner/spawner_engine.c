@@ -40,6 +40,7 @@
 #include "spawner_local.h"
 
 #include <curl/curl.h>
+#include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -243,6 +244,11 @@ static void
 s_fail (spawner_engine_t *self, job_t *job, const char *reason)
 {
     orr_warn ("server %s/%s failed: %s", job->rec.user, job->rec.server, reason);
+    if (self->set->k8s && job->rec.pod && *job->rec.pod) {
+        char err[300];
+        if (spawner_k8s_delete (self->set->k8s, job->rec.pod, 0, err, sizeof err) != 0)
+            orr_warn ("server %s/%s: %s", job->rec.user, job->rec.server, err);
+    }
     if (job->rec.pid > 0) {
         local_signal ((pid_t) job->rec.pid, (uint64_t) job->rec.pid_start, SIGKILL);
         int status;
@@ -348,7 +354,7 @@ s_phase_place (spawner_engine_t *self, job_t *job)
     job->reserved = true;
     char message[300];
     snprintf (message, sizeof message, "Scheduled on node %s", job->rec.node);
-    if (strcmp (job->rec.node, self->set->node) != 0) {
+    if (!self->set->k8s && strcmp (job->rec.node, self->set->node) != 0) {
         /* another host's spawners start it: hand the lease over with the record */
         char *holder = orr_sprintf ("node:%s", job->rec.node);
         const char *pairs[] = { "node", job->rec.node, "holder", holder, "progress", "20", "message", message, NULL };
@@ -430,6 +436,8 @@ s_credentials (spawner_engine_t *self, job_t *job, char *token, size_t tokenlen,
     return st == 200 ? 0 : -1;
 }
 
+static void s_phase_start_k8s (spawner_engine_t *self, job_t *job, const char *token);
+
 static void
 s_phase_start (spawner_engine_t *self, job_t *job)
 {
@@ -456,6 +464,11 @@ s_phase_start (spawner_engine_t *self, job_t *job)
         }
         else
             job->next_ms = orr_mono_ms () + RETRY_MS;
+        return;
+    }
+    if (self->set->k8s) {
+        s_phase_start_k8s (self, job, token);
+        memset (token, 0, sizeof token);
         return;
     }
     int port = s_pick_port (self);
@@ -531,6 +544,106 @@ s_phase_start (spawner_engine_t *self, job_t *job)
     s_progress (self, job, 50, "Spawning server...");
 }
 
+
+/* The Kubernetes backend's start: the same environment, in a pod placed on the
+ * scheduler's node. */
+static void
+s_phase_start_k8s (spawner_engine_t *self, job_t *job, const char *token)
+{
+    char err[512];
+    char *bind_url = orr_sprintf ("http://0.0.0.0:%d", SPAWNER_K8S_PORT);
+    spawner_env_spec_t es = {
+        .user = job->rec.user,
+        .server = job->rec.server,
+        .base_url = self->set->base_url,
+        .hub_api_url = self->set->hub_api_url,
+        .public_host = self->set->public_host,
+        .token = token,
+        .bind_url = bind_url,
+        .home = K8S_HOME_MOUNT,
+        .singleuser_app = self->set->singleuser_app,
+        .stack_id = self->set->stack_id,
+        .profile = job->profile,
+    };
+    char **env = spawner_env_build (&es);
+    size_t n = 0;
+    while (env[n])
+        n++;
+    k8s_env_var_t *vars = orr_zalloc ((n + 1) * sizeof *vars);
+    char **names = orr_zalloc ((n + 1) * sizeof (char *));
+    for (size_t i = 0; i < n; i++) {
+        char *eq = strchr (env[i], '=');
+        names[i] = orr_strndup (env[i], (size_t) (eq - env[i]));
+        vars[i].name = names[i];
+        vars[i].value = eq + 1;
+    }
+    k8s_server_spec_t spec = {
+        .user = job->rec.user,
+        .server_name = job->rec.server,
+        .profile = job->profile,
+        .node_name = job->rec.node,
+        .env = vars,
+        .nenv = n,
+        .command = (const char *const *) self->set->cmd,
+        .default_image = spawner_k8s_image (self->set->k8s),
+    };
+    char *pod = NULL;
+    int rc = spawner_k8s_start (self->set->k8s, &spec, &pod, err, sizeof err);
+    for (size_t i = 0; i < n; i++)
+        free (names[i]);
+    free (names);
+    free (vars);
+    orr_strv_free (&env);
+    free (bind_url);
+    if (rc != 0) {
+        s_fail (self, job, err);
+        return;
+    }
+    free (job->rec.pod);
+    job->rec.pod = pod;
+    const char *pairs[] = { "pod", pod, "token_id", job->rec.token_id, "client_id", job->rec.client_id, "profile",
+                            job->profile->slug, NULL };
+    if (!s_write (self, job, pairs))
+        return;
+    job->phase = PHASE_PROBE;
+    job->deadline_ms = orr_mono_ms () + self->set->start_timeout_ms + self->set->http_timeout_ms;
+    job->probe_interval_ms = PROBE_FIRST_MS;
+    job->next_ms = 0;
+    s_progress (self, job, 50, "Spawning server...");
+}
+
+/* The pod as the watch saw it: its address becomes the target once it runs; its end
+ * (failed, completed, deleted) fails the server. true while the job may go on. */
+static bool
+s_k8s_check (spawner_engine_t *self, job_t *job, const char *when)
+{
+    spawner_pod_t pod;
+    if (!spawner_k8s_pod (self->set->k8s, job->rec.pod, &pod)) {
+        /* a running server's pod the watch has listed without: gone while no one looked */
+        if (job->phase == PHASE_RUN && spawner_k8s_synced (self->set->k8s))
+            pod.phase = K8S_PHASE_DELETED, pod.reason[0] = '\0';
+        else
+            return true;   /* not reported yet */
+    }
+    if (pod.phase == K8S_PHASE_FAILED || pod.phase == K8S_PHASE_SUCCEEDED || pod.phase == K8S_PHASE_DELETED) {
+        char reason[800];
+        snprintf (reason, sizeof reason, "%s: pod %s %s%s%s", when, job->rec.pod,
+                  pod.phase == K8S_PHASE_DELETED ? "was deleted" : pod.phase == K8S_PHASE_FAILED ? "failed" : "completed",
+                  pod.reason[0] ? ": " : "", pod.reason);
+        s_fail (self, job, reason);
+        return false;
+    }
+    if (pod.phase == K8S_PHASE_RUNNING && pod.pod_ip[0] && (!job->rec.target || !*job->rec.target)) {
+        char *target = orr_sprintf ("http://%s:%d", pod.pod_ip, SPAWNER_K8S_PORT);
+        const char *pairs[] = { "target", target, NULL };
+        free (job->rec.target);
+        job->rec.target = target;
+        if (!s_write (self, job, pairs))
+            return false;
+    }
+    return true;
+}
+
 /* --- PROBE -------------------------------------------------------------------------------- */
 
 static size_t
@@ -603,6 +716,17 @@ static void
 s_phase_probe (spawner_engine_t *self, job_t *job)
 {
     int status;
+    if (self->set->k8s) {
+        if (!s_k8s_check (self, job, "Server ended before it answered"))
+            return;
+        if (orr_mono_ms () > job->deadline_ms) {
+            s_fail (self, job, "Server did not start and answer HTTP within START_TIMEOUT_S + HTTP_TIMEOUT_S");
+            return;
+        }
+        if (job->rec.target && *job->rec.target && !job->probe_running && orr_mono_ms () >= job->next_ms)
+            s_probe_begin (self, job);
+        return;
+    }
     if (local_exited ((pid_t) job->rec.pid, (uint64_t) job->rec.pid_start, &status)) {
         s_fail_exited (self, job, status, "Server exited before it answered");
         return;
@@ -672,7 +796,9 @@ static void
 s_phase_run (spawner_engine_t *self, job_t *job)
 {
     int status;
-    if (local_exited ((pid_t) job->rec.pid, (uint64_t) job->rec.pid_start, &status))
+    if (self->set->k8s)
+        s_k8s_check (self, job, "Server stopped unexpectedly");
+    else if (local_exited ((pid_t) job->rec.pid, (uint64_t) job->rec.pid_start, &status))
         s_fail_exited (self, job, status, "Server stopped unexpectedly");
 }
 
@@ -683,7 +809,7 @@ s_begin_stop (spawner_engine_t *self, job_t *job)
         curl_multi_remove_handle (self->multi, job->probe);
         job->probe_running = false;
     }
-    bool had_process = job->rec.pid > 0;
+    bool had_process = job->rec.pid > 0 || (job->rec.pod && *job->rec.pod);
     job->stop_stage = 0;
     job->next_ms = 0;
     const char *pairs[] = { "state", "pending_stop", "message", had_process ? "Server stopping" : "Spawn cancelled",
@@ -707,9 +833,38 @@ s_begin_stop (spawner_engine_t *self, job_t *job)
 }
 
 static void
+s_phase_stop_k8s (spawner_engine_t *self, job_t *job)
+{
+    spawner_pod_t pod;
+    bool known = spawner_k8s_pod (self->set->k8s, job->rec.pod, &pod);
+    if (!job->rec.pod || !*job->rec.pod || (known && pod.phase == K8S_PHASE_DELETED)
+        || (!known && spawner_k8s_synced (self->set->k8s) && job->stop_stage > 0)) {
+        free (job->rec.pod);
+        job->rec.pod = NULL;
+        s_finish_stopped (self, job, job->stop_stage ? "Server stopped" : "Spawn cancelled");
+        return;
+    }
+    int64_t now = orr_mono_ms ();
+    if (now < job->next_ms)
+        return;
+    char err[300];
+    /* first the pod's grace period (SIGTERM, then SIGKILL by the kubelet); if it is still
+     * listed long after, delete it again without grace */
+    int grace = job->stop_stage == 0 ? SPAWNER_K8S_STOP_GRACE_S : 0;
+    if (spawner_k8s_delete (self->set->k8s, job->rec.pod, grace, err, sizeof err) != 0)
+        orr_warn ("server %s/%s: %s", job->rec.user, job->rec.server, err);
+    job->stop_stage++;
+    job->next_ms = now + (grace + 30) * 1000;
+}
+
+static void
 s_phase_stop (spawner_engine_t *self, job_t *job)
 {
     int status;
+    if (self->set->k8s) {
+        s_phase_stop_k8s (self, job);
+        return;
+    }
     if (job->rec.pid <= 0 || local_exited ((pid_t) job->rec.pid, (uint64_t) job->rec.pid_start, &status)) {
         job->rec.pid = 0;
         s_finish_stopped (self, job, job->stop_stage ? "Server stopped" : "Spawn cancelled");
@@ -774,6 +929,11 @@ s_resume (spawner_engine_t *self, srec_t *rec, const char *why)
 {
     const char *state = rec->state;
     bool alive = rec->pid > 0 && local_alive ((pid_t) rec->pid, (uint64_t) rec->pid_start);
+    if (self->set->k8s && rec->pod && *rec->pod) {
+        spawner_pod_t pod;
+        alive = spawner_k8s_pod (self->set->k8s, rec->pod, &pod) && pod.phase != K8S_PHASE_DELETED
+                && pod.phase != K8S_PHASE_FAILED && pod.phase != K8S_PHASE_SUCCEEDED;
+    }
     phase_t phase;
     if (strcmp (state, "pending_spawn") == 0)
         phase = alive ? PHASE_PROBE : (rec->node && *rec->node ? PHASE_START : PHASE_PLACE);
@@ -840,7 +1000,7 @@ s_sweep (spawner_engine_t *self)
             continue;
         srec_t rec;
         if (!s_job_find (self, user, server) && srec_read (self->store, user, server, &rec) == SREC_OK) {
-            bool mine = !*rec.node || strcmp (rec.node, self->set->node) == 0;
+            bool mine = self->set->k8s || !*rec.node || strcmp (rec.node, self->set->node) == 0;
             int64_t now_ms = orr_now_us () / 1000;
             bool abandoned = rec.lease_ms && now_ms - rec.lease_ms > 3 * self->set->lease_ms;
             srec_clear (&rec);
@@ -924,9 +1084,57 @@ s_proc_env (const char *pid, const char *name, char *out, size_t outlen)
 
 /* Session leaders of this stack (ORRERY_STACK) that no active record claims, older than
  * ORPHAN_MIN_AGE_S (a sibling replica may not have recorded a fresh one yet): killed. */
+typedef struct {
+    char *pod, *user, *server;
+} pod_ref_t;
+
+static void
+s_collect_pod (void *ctx, const char *pod_name, const char *user, const char *server)
+{
+    zlistx_t *list = ctx;
+    pod_ref_t *ref = orr_zalloc (sizeof *ref);
+    ref->pod = orr_strdup (pod_name);
+    ref->user = orr_strdup (user);
+    ref->server = orr_strdup (server);
+    zlistx_add_end (list, ref);
+}
+
+/* Kubernetes: server pods (our label selector) that no active record names are deleted. */
+static void
+s_delete_orphan_pods (spawner_engine_t *self)
+{
+    if (!spawner_k8s_synced (self->set->k8s))
+        return;
+    zlistx_t *pods = zlistx_new ();
+    spawner_k8s_each_pod (self->set->k8s, s_collect_pod, pods);
+    for (pod_ref_t *ref = zlistx_first (pods); ref; ref = zlistx_next (pods)) {
+        srec_t rec;
+        if (*ref->user && srec_read (self->store, ref->user, ref->server, &rec) == SREC_OK) {
+            bool active = strcmp (rec.state, "pending_spawn") == 0 || strcmp (rec.state, "ready") == 0
+                          || strcmp (rec.state, "pending_stop") == 0;
+            bool claimed = active && (strcmp (rec.pod, ref->pod) == 0 || (!*rec.pod && strcmp (rec.state, "pending_spawn") == 0));
+            srec_clear (&rec);
+            if (!claimed) {
+                char err[300];
+                orr_warn ("deleting orphaned pod %s of %s/%s (no record claims it)", ref->pod, ref->user, ref->server);
+                spawner_k8s_delete (self->set->k8s, ref->pod, 0, err, sizeof err);
+            }
+        }
+        free (ref->pod);
+        free (ref->user);
+        free (ref->server);
+        free (ref);
+    }
+    zlistx_destroy (&pods);
+}
+
 static void
 s_kill_orphans (spawner_engine_t *self)
 {
+    if (self->set->k8s) {
+        s_delete_orphan_pods (self);
+        return;
+    }
     DIR *d = opendir ("/proc");
     if (!d)
         return;

@@ -158,7 +158,7 @@ static const char *s_lua_finish = LUA_PRELUDE
     "end\n"
     "redis.call('ZREM', IDX .. 'leases', m)\n"
     "redis.call('SREM', IDX .. 'active', m)\n"
-    "redis.call('HDEL', rec, 'holder', 'lease_ms', 'pid', 'pid_start', 'port', 'target', 'stop', 'token_id', 'client_id')\n"
+    "redis.call('HDEL', rec, 'holder', 'lease_ms', 'pid', 'pid_start', 'port', 'target', 'stop', 'token_id', 'client_id', 'pod')\n"
     "redis.call('HSET', rec, 'state', o, 'stopped_us', ARGV[5], 'message', ARGV[6], 'reason', ARGV[7], 'progress', '100')\n"
     "if o == 'stopped' and redis.call('HGET', rec, 'remove') == '1' then\n"
     "  redis.call('DEL', rec) redis.call('SREM', servers_key(u), s)\n"
@@ -220,7 +220,7 @@ void
 srec_clear (srec_t *rec)
 {
     char **strs[] = { &rec->user, &rec->server, &rec->state, &rec->url, &rec->user_options, &rec->profile,
-                      &rec->node, &rec->target, &rec->holder, &rec->token_id, &rec->client_id, &rec->log,
+                      &rec->node, &rec->target, &rec->holder, &rec->token_id, &rec->client_id, &rec->log, &rec->pod,
                       &rec->message, &rec->reason };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free (*strs[i]);
@@ -270,6 +270,7 @@ s_rec_from_reply (const redisReply *r, srec_t *rec)
     rec->token_id = orr_strdup (orr_reply_field (r, "token_id", ""));
     rec->client_id = orr_strdup (orr_reply_field (r, "client_id", ""));
     rec->log = orr_strdup (orr_reply_field (r, "log", ""));
+    rec->pod = orr_strdup (orr_reply_field (r, "pod", ""));
     rec->message = orr_strdup (orr_reply_field (r, "message", ""));
     rec->reason = orr_strdup (orr_reply_field (r, "reason", ""));
     rec->fence = s_int (r, "fence");
@@ -366,12 +367,12 @@ s_answer (const redisReply *r, const char *user, const char *server, srec_answer
         a->status = (int) strtol (s_elem (r, 1), NULL, 10);
         const char *code = s_elem (r, 2);
         const char *who = server && *server ? server : "";
-        const char *gap = *who ? " " : "";
+        const char *sep = *who ? ":" : "";   /* JupyterHub names a server "alice" or "alice:gpu" */
         if (strcmp (code, "running") == 0)
-            snprintf (a->message, sizeof a->message, "%s's server%s%s is already running", user, gap, who);
+            snprintf (a->message, sizeof a->message, "%s%s%s is already running", user, sep, who);
         else if (strcmp (code, "stopping") == 0)
-            snprintf (a->message, sizeof a->message, "%s's server%s%s is pending stop; try again when it has stopped",
-                      user, gap, who);
+            snprintf (a->message, sizeof a->message, "%s%s%s is pending stop; try again when it has stopped", user,
+                      sep, who);
         else if (strcmp (code, "named_off") == 0)
             snprintf (a->message, sizeof a->message, "Named servers are not enabled.");
         else if (strcmp (code, "named_limit") == 0)

@@ -29,6 +29,7 @@ typedef struct {
     char *token_id;
     char *client_id;
     char *log;
+    char *pod;                /* Kubernetes backend: the pod's name */
     char *message;
     char *reason;
     int64_t fence;
