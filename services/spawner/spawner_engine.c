@@ -1296,9 +1296,11 @@ s_engine_run (void *arg)
         return NULL;
     }
     s_take_previous_life (self);
+    bool moved = false;   /* a job changed phase last pass: its next step is due now */
+    bool freed = false;   /* a spawn ended last pass: the queue's next may start now */
     while (!self->stopping) {
         int64_t now = orr_mono_ms ();
-        int timeout = TICK_MS;
+        int timeout = moved ? 0 : TICK_MS;
         for (job_t *j = self->jobs; j; j = j->next)
             if (j->phase == PHASE_PROBE && !j->probe_running) {
                 int64_t wait = j->next_ms - now;
@@ -1310,12 +1312,18 @@ s_engine_run (void *arg)
         s_curl_results (self);
         bool poked = __atomic_exchange_n (&self->poked, 0, __ATOMIC_ACQ_REL);
         now = orr_mono_ms ();
-        if (poked || now >= self->next_renew) {
+        if (poked || freed || now >= self->next_renew) {
             s_take_handovers (self);
             s_take_queue (self);
         }
-        for (job_t *j = self->jobs; j; j = j->next)
+        moved = freed = false;
+        for (job_t *j = self->jobs; j; j = j->next) {
+            phase_t before = j->phase;
+            bool was_dropped = j->drop;
             s_advance (self, j);
+            moved |= j->phase != before && !j->drop;
+            freed |= before < PHASE_RUN && (j->phase >= PHASE_RUN || (j->drop && !was_dropped));
+        }
         s_reap_dropped (self);
         now = orr_mono_ms ();
         if (now >= self->next_renew) {
