@@ -436,6 +436,26 @@ s_credentials (spawner_engine_t *self, job_t *job, char *token, size_t tokenlen,
     return st == 200 ? 0 : -1;
 }
 
+/* The single-user environment of a job (reference §9), for either backend. */
+static char **
+s_server_env (spawner_engine_t *self, const job_t *job, const char *token, const char *bind_url, const char *home)
+{
+    spawner_env_spec_t es = {
+        .user = job->rec.user,
+        .server = job->rec.server,
+        .base_url = self->set->base_url,
+        .hub_api_url = self->set->hub_api_url,
+        .public_host = self->set->public_host,
+        .token = token,
+        .bind_url = bind_url,
+        .home = home,
+        .singleuser_app = self->set->singleuser_app,
+        .stack_id = self->set->stack_id,
+        .profile = job->profile,
+    };
+    return spawner_env_build (&es);
+}
+
 static void s_phase_start_k8s (spawner_engine_t *self, job_t *job, const char *token);
 
 static void
@@ -485,20 +505,7 @@ s_phase_start (spawner_engine_t *self, job_t *job)
             *p = '_';
     free (escaped);
     char *bind_url = orr_sprintf ("http://127.0.0.1:%d", port);
-    spawner_env_spec_t es = {
-        .user = job->rec.user,
-        .server = job->rec.server,
-        .base_url = self->set->base_url,
-        .hub_api_url = self->set->hub_api_url,
-        .public_host = self->set->public_host,
-        .token = token,
-        .bind_url = bind_url,
-        .home = home,
-        .singleuser_app = self->set->singleuser_app,
-        .stack_id = self->set->stack_id,
-        .profile = job->profile,
-    };
-    char **env = spawner_env_build (&es);
+    char **env = s_server_env (self, job, token, bind_url, home);
     local_start_t spec = {
         .argv = (const char *const *) self->set->cmd,
         .env = (const char *const *) env,
@@ -552,20 +559,7 @@ s_phase_start_k8s (spawner_engine_t *self, job_t *job, const char *token)
 {
     char err[512];
     char *bind_url = orr_sprintf ("http://0.0.0.0:%d", SPAWNER_K8S_PORT);
-    spawner_env_spec_t es = {
-        .user = job->rec.user,
-        .server = job->rec.server,
-        .base_url = self->set->base_url,
-        .hub_api_url = self->set->hub_api_url,
-        .public_host = self->set->public_host,
-        .token = token,
-        .bind_url = bind_url,
-        .home = K8S_HOME_MOUNT,
-        .singleuser_app = self->set->singleuser_app,
-        .stack_id = self->set->stack_id,
-        .profile = job->profile,
-    };
-    char **env = spawner_env_build (&es);
+    char **env = s_server_env (self, job, token, bind_url, K8S_HOME_MOUNT);
     size_t n = 0;
     while (env[n])
         n++;

@@ -434,15 +434,11 @@ srec_stop (orr_store_t *store, const char *user, const char *server, bool remove
     return SREC_OK;
 }
 
-srec_status_t
-srec_take (orr_store_t *store, const char *replica, int64_t lease_ms, int64_t max_concurrent, srec_t *out)
+/* A script that answers the record it took (HGETALL) or nil when it took nothing. */
+static srec_status_t
+s_eval_record (orr_store_t *store, const orr_script_t *script, orr_args_t *args, srec_t *out)
 {
-    orr_args_t a = { 0 };
-    s_push (&a, replica);
-    s_push_int (&a, lease_ms);
-    s_push_int (&a, max_concurrent);
-    s_push_int (&a, orr_now_us ());
-    redisReply *r = s_eval (store, s_take, &a);
+    redisReply *r = s_eval (store, script, args);
     if (!r)
         return SREC_ERROR;
     srec_status_t rc = SREC_FENCED;
@@ -455,6 +451,17 @@ srec_take (orr_store_t *store, const char *replica, int64_t lease_ms, int64_t ma
 }
 
 srec_status_t
+srec_take (orr_store_t *store, const char *replica, int64_t lease_ms, int64_t max_concurrent, srec_t *out)
+{
+    orr_args_t a = { 0 };
+    s_push (&a, replica);
+    s_push_int (&a, lease_ms);
+    s_push_int (&a, max_concurrent);
+    s_push_int (&a, orr_now_us ());
+    return s_eval_record (store, s_take, &a, out);
+}
+
+srec_status_t
 srec_claim (orr_store_t *store, const char *user, const char *server, const char *replica,
             const char *expect_holder, int64_t lease_ms, srec_t *out)
 {
@@ -464,16 +471,7 @@ srec_claim (orr_store_t *store, const char *user, const char *server, const char
     s_push (&a, replica);
     s_push_int (&a, lease_ms);
     s_push (&a, expect_holder);
-    redisReply *r = s_eval (store, s_claim, &a);
-    if (!r)
-        return SREC_ERROR;
-    srec_status_t rc = SREC_FENCED;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        s_rec_from_reply (r, out);
-        rc = SREC_OK;
-    }
-    freeReplyObject (r);
-    return rc;
+    return s_eval_record (store, s_claim, &a, out);
 }
 
 srec_status_t

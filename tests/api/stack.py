@@ -87,6 +87,22 @@ class Stack:
                     out[k] = v
         return out
 
+    def redis(self, *args):
+        """A command on the stack's Redis through redis-cli; its --raw output."""
+        port = self.state_env()["ORRERY_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+        return subprocess.run(["redis-cli", "-p", port, "--raw", *args], capture_output=True, text=True,
+                              timeout=10).stdout
+
+    def record(self, user, server=""):
+        """The spawner's record of a server (docs/spawner.md) as a dict; {} when none."""
+        out = self.redis("HGETALL", "orr:{u:%s}:server:%s" % (user, server)).split("\n")
+        return dict(zip(out[0::2], out[1::2]))
+
+    def publish(self, topic, body):
+        """Publishes one event on the stack's bus (`orrery publish`), e.g. an intent."""
+        subprocess.run([os.path.join(BIN, "orrery"), "publish", topic, json.dumps(body), "--state-dir",
+                        self.dir + "/state"], check=True, capture_output=True, timeout=20, env=self.env)
+
     def token(self, user, admin=False, scopes=()):
         cmd = [os.path.join(BIN, "orrery"), "token", "create", "--user", user, "--state-dir", self.dir + "/state"]
         if admin:
@@ -175,3 +191,23 @@ def login(s, user, password, nxt=None):
                   headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie_header(jar)})
     jar.update(cookies_from(r))
     return r, jar
+
+
+class Checks:
+    """Collects failed checks so a test reports all of them, then exits 1 if any."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, cond, what):
+        if not cond:
+            self.failures.append(what)
+            print("FAIL:", what, flush=True)
+        return cond
+
+    def finish(self):
+        import sys
+        if self.failures:
+            print("%d failure(s)" % len(self.failures))
+            sys.exit(1)
+        print("ok")

@@ -5,38 +5,18 @@ CULL_USERS a user left without servers and idle is deleted, an active one is not
 spawner replicas run: the culler's round lock lets one act (the log shows each stop
 once). Servers are bench/spawn's stand-in (orrery-standin) for speed.
 """
-import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import BIN, Stack  # noqa: E402
+from stack import BIN, Checks, Stack  # noqa: E402
 
-FAILURES = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-def redis(s, *args):
-    port = s.state_env()["ORRERY_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
-    return subprocess.run(["redis-cli", "-p", port, "--raw", *args], capture_output=True, text=True,
-                          timeout=10).stdout
+check = Checks()
 
 
 def state(s, user):
-    return redis(s, "HGET", "orr:{u:%s}:server:" % user, "state").strip()
-
-
-def publish(s, topic, body):
-    subprocess.run([os.path.join(BIN, "orrery"), "publish", topic, json.dumps(body), "--state-dir", s.dir + "/state"],
-                   check=True, capture_output=True, timeout=20, env=s.env)
+    return s.redis("HGET", "orr:{u:%s}:server:" % user, "state").strip()
 
 
 def main():
@@ -47,7 +27,7 @@ def main():
         for u in ("idle", "busy", "gone"):
             s.token(u)
         for u in ("idle", "busy"):
-            publish(s, "server.start.requested", {"user": u, "server": ""})
+            s.publish("server.start.requested", {"user": u, "server": ""})
         deadline = time.time() + 30
         while time.time() < deadline and not (state(s, "idle") == "ready" and state(s, "busy") == "ready"):
             time.sleep(0.1)
@@ -58,12 +38,12 @@ def main():
         while time.time() - t_ready < 2 and s.request("GET", "/user/busy/tree").status != 200:
             time.sleep(0.05)
         # "gone" was last seen an hour ago and has no server; "busy" is active now
-        redis(s, "HSET", "orr:{u:gone}:user", "last_activity", str(int((time.time() - 3600) * 1e6)))
+        s.redis("HSET", "orr:{u:gone}:user", "last_activity", str(int((time.time() - 3600) * 1e6)))
         idle_stopped_at = None
         while time.time() - t_ready < 9:
             r = s.request("GET", "/user/busy/tree")
             check(r.status == 200, "busy reached through the proxy (%d)" % r.status)
-            redis(s, "HSET", "orr:{u:busy}:user", "last_activity", str(int(time.time() * 1e6)))
+            s.redis("HSET", "orr:{u:busy}:user", "last_activity", str(int(time.time() * 1e6)))
             if idle_stopped_at is None and state(s, "idle") in ("pending_stop", "stopped"):
                 idle_stopped_at = time.time() - t_ready
             time.sleep(0.3)
@@ -72,8 +52,8 @@ def main():
         check(idle_stopped_at is not None and 2.5 <= idle_stopped_at <= 6, "the idle server was culled after about 3 s")
         check(state(s, "idle") == "stopped", "idle ends stopped (%s)" % state(s, "idle"))
         check(state(s, "busy") == "ready", "the busy server was not culled (%s)" % state(s, "busy"))
-        check(redis(s, "EXISTS", "orr:{u:gone}:user").strip() == "0", "the idle user without servers was deleted")
-        check(redis(s, "EXISTS", "orr:{u:busy}:user").strip() == "1", "the busy user was kept")
+        check(s.redis("EXISTS", "orr:{u:gone}:user").strip() == "0", "the idle user without servers was deleted")
+        check(s.redis("EXISTS", "orr:{u:busy}:user").strip() == "1", "the busy user was kept")
         stops = 0
         logs = s.dir + "/state/logs"
         for name in os.listdir(logs):
@@ -84,10 +64,7 @@ def main():
     finally:
         reports = s.stop()
         check(not reports, "sanitizers: %s" % reports[:5])
-    if FAILURES:
-        print("%d failure(s)" % len(FAILURES))
-        sys.exit(1)
-    print("ok")
+    check.finish()
 
 
 if __name__ == "__main__":

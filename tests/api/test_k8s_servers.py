@@ -26,19 +26,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import BIN, Stack, free_port  # noqa: E402
+from stack import BIN, Checks, Stack, free_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, "..", "fixtures", "k8s_fake_api", "fake_k8s_api.py")
 TOKEN = "fake-token-servers"
-FAILURES = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
+check = Checks()
 
 
 def fake_get(port, path):
@@ -50,26 +43,14 @@ def fake_get(port, path):
     return r.status, (json.loads(body) if body else None)
 
 
-def record(s, user, server=""):
-    port = s.state_env()["ORRERY_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
-    out = subprocess.run(["redis-cli", "-p", port, "--raw", "HGETALL", "orr:{u:%s}:server:%s" % (user, server)],
-                         capture_output=True, text=True, timeout=10).stdout.split("\n")
-    return dict(zip(out[0::2], out[1::2]))
-
-
-def publish(s, topic, body):
-    subprocess.run([os.path.join(BIN, "orrery"), "publish", topic, json.dumps(body), "--state-dir", s.dir + "/state"],
-                   check=True, capture_output=True, timeout=20, env=s.env)
-
-
 def wait_state(s, user, states, timeout, server=""):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        r = record(s, user, server)
+        r = s.record(user, server)
         if r.get("state") in states:
             return r
         time.sleep(0.1)
-    return record(s, user, server)
+    return s.record(user, server)
 
 
 def main():
@@ -108,7 +89,7 @@ def main():
             s.token(u)
         # wait for the scheduler to know the fake's node
         time.sleep(1.0)
-        publish(s, "server.start.requested", {"user": "kube", "server": ""})
+        s.publish("server.start.requested", {"user": "kube", "server": ""})
         rec = wait_state(s, "kube", ("ready", "failed"), 30)
         check(rec.get("state") == "ready", "kube's pod server is ready (%s: %s)" % (rec.get("state"), rec.get("reason")))
         pod_name = rec.get("pod", "")
@@ -133,7 +114,7 @@ def main():
 
         # a container that dies: the server fails with the pod's reason
         s2 = dict(env)
-        publish(s, "server.start.requested", {"user": "crash", "server": ""})
+        s.publish("server.start.requested", {"user": "crash", "server": ""})
         rec = wait_state(s, "crash", ("ready",), 30)
         st, _ = fake_get(fport, "/api/v1/namespaces/default/pods/jupyter-crash")
         subprocess.run(["curl", "-s", "-X", "POST", "-d", '{"exit_code": 3, "reason": "Error", "message": "boom"}',
@@ -144,7 +125,7 @@ def main():
         del s2
 
         # a PVC profile: the claim is made and outlives the server
-        publish(s, "server.start.requested", {"user": "keep", "server": "", "user_options_json": '{"profile": "stored"}'})
+        s.publish("server.start.requested", {"user": "keep", "server": "", "user_options_json": '{"profile": "stored"}'})
         rec = wait_state(s, "keep", ("ready", "failed"), 30)
         check(rec.get("state") == "ready", "the stored profile's server is ready (%s)" % rec.get("reason"))
         st, pvc = fake_get(fport, "/api/v1/namespaces/default/persistentvolumeclaims/claim-keep")
@@ -152,7 +133,7 @@ def main():
 
         # stop: the pod is deleted, then the record says stopped; the route is gone
         for u in ("kube", "keep"):
-            publish(s, "server.stop.requested", {"user": u, "server": ""})
+            s.publish("server.stop.requested", {"user": u, "server": ""})
         for u in ("kube", "keep"):
             rec = wait_state(s, u, ("stopped",), 40)
             check(rec.get("state") == "stopped", "%s stopped (%s)" % (u, rec.get("state")))
@@ -172,10 +153,9 @@ def main():
             fake.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(fake.pid, signal.SIGKILL)
-    if FAILURES:
-        print("%d failure(s); fake log: %s" % (len(FAILURES), open(work + "/fake.log").read()[-2000:]))
-        sys.exit(1)
-    print("ok")
+    if check.failures:
+        print("fake log: %s" % open(work + "/fake.log").read()[-2000:])
+    check.finish()
 
 
 if __name__ == "__main__":

@@ -14,41 +14,22 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import BIN, Stack  # noqa: E402
+from stack import BIN, Checks, Stack  # noqa: E402
 
-FAILURES = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-def record(s, user, server=""):
-    port = s.state_env()["ORRERY_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
-    out = subprocess.run(["redis-cli", "-p", port, "--raw", "HGETALL", "orr:{u:%s}:server:%s" % (user, server)],
-                         capture_output=True, text=True, timeout=10).stdout.split("\n")
-    return dict(zip(out[0::2], out[1::2]))
-
-
-def publish(s, topic, body):
-    subprocess.run([os.path.join(BIN, "orrery"), "publish", topic, json.dumps(body), "--state-dir", s.dir + "/state"],
-                   check=True, capture_output=True, timeout=20, env=s.env)
+check = Checks()
 
 
 def wait_state(s, user, states, timeout):
     deadline = time.time() + timeout
     seen = []
     while time.time() < deadline:
-        r = record(s, user)
+        r = s.record(user)
         if not seen or seen[-1] != r.get("state"):
             seen.append(r.get("state"))
         if r.get("state") in states:
             return r, seen
         time.sleep(0.05)
-    return record(s, user), seen
+    return s.record(user), seen
 
 
 def main():
@@ -65,8 +46,8 @@ def main():
     try:
         s.token("hog")
         s.token("fine")
-        publish(s, "server.start.requested", {"user": "hog", "server": ""})
-        publish(s, "server.start.requested", {"user": "fine", "server": "", "user_options_json": '{"profile": "big"}'})
+        s.publish("server.start.requested", {"user": "hog", "server": ""})
+        s.publish("server.start.requested", {"user": "fine", "server": "", "user_options_json": '{"profile": "big"}'})
         rec, seen = wait_state(s, "hog", ("failed",), 60)
         print("hog: states %s; reason: %s" % (seen, rec.get("reason")), flush=True)
         check("ready" in seen, "the limited server became ready before it allocated (%s)" % seen)
@@ -77,7 +58,7 @@ def main():
         check(rec.get("profile", "small") == "small", "the default profile was used")
         rec2, seen2 = wait_state(s, "fine", ("ready", "failed"), 60)
         time.sleep(5)   # 400 MiB in 16 MiB steps every 100 ms: done after 2.5 s
-        rec2 = record(s, "fine")
+        rec2 = s.record("fine")
         check(rec2.get("state") == "ready", "a server under a 1 GiB limit survives the same allocation (%s: %s)" % (
             rec2.get("state"), rec2.get("reason")))
         check(rec2.get("profile") == "big", "user_options chose the profile (%s)" % rec2.get("profile"))
@@ -89,10 +70,7 @@ def main():
     finally:
         reports = s.stop()
         check(not reports, "sanitizers: %s" % reports[:5])
-    if FAILURES:
-        print("%d failure(s)" % len(FAILURES))
-        sys.exit(1)
-    print("ok")
+    check.finish()
 
 
 if __name__ == "__main__":

@@ -13,45 +13,16 @@ services, configurable-http-proxy).
 Spawns are asked with the server.start.requested intent (`orrery publish`), the way an
 integrator would; the REST API's spawn endpoints have their own tests.
 """
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import BIN, Stack  # noqa: E402
+from stack import Checks, Stack  # noqa: E402
 
 N = 20
-FAILURES = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-def redis(s, *args):
-    url = s.state_env()["ORRERY_REDIS_URL"]
-    port = url.rsplit(":", 1)[1].split("/")[0]
-    out = subprocess.run(["redis-cli", "-p", port, "--no-raw", *args], capture_output=True, text=True, timeout=10)
-    return out.stdout
-
-
-def record(s, user, server=""):
-    port = s.state_env()["ORRERY_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
-    key = "orr:{u:%s}:server:%s" % (user, server)
-    out = subprocess.run(["redis-cli", "-p", port, "--raw", "HGETALL", key], capture_output=True, text=True,
-                         timeout=10).stdout.split("\n")
-    return dict(zip(out[0::2], out[1::2]))
-
-
-def publish(s, topic, body):
-    subprocess.run([os.path.join(BIN, "orrery"), "publish", topic, json.dumps(body), "--state-dir", s.dir + "/state"],
-                   check=True, capture_output=True, timeout=20, env=s.env)
+check = Checks()
 
 
 def stack_processes(s):
@@ -100,7 +71,7 @@ def wait_settled(s, users, timeout):
     """Waits until every server is ready or failed; returns user -> record."""
     deadline = time.time() + timeout
     while True:
-        recs = {u: record(s, u) for u in users}
+        recs = {u: s.record(u) for u in users}
         if all(r.get("state") in ("ready", "failed") for r in recs.values()) or time.time() > deadline:
             return recs
         time.sleep(0.25)
@@ -123,10 +94,10 @@ def scenario_kill(replicas, label):
             s.token(u)   # creates the user
         t0 = time.time()
         for u in users:
-            publish(s, "server.start.requested", {"user": u, "server": ""})
+            s.publish("server.start.requested", {"user": u, "server": ""})
         time.sleep(1.0)
         victim = service_pid(s, "spawner-0")
-        states = [record(s, u).get("state") for u in users]
+        states = [s.record(u).get("state") for u in users]
         in_flight = sum(1 for st in states if st in ("queued", "pending_spawn"))
         print("%s: killing spawner-0 (pid %s) with %d of %d spawns in flight (%s)" % (
             label, victim, in_flight, N, ",".join(sorted(set(filter(None, states))))), flush=True)
@@ -215,10 +186,10 @@ def scenario_proxy(s, ready):
 
 def scenario_stop_all(s, users):
     for u in users:
-        publish(s, "server.stop.requested", {"user": u, "server": ""})
+        s.publish("server.stop.requested", {"user": u, "server": ""})
     deadline = time.time() + 60
     while time.time() < deadline:
-        states = [record(s, u).get("state") for u in users]
+        states = [s.record(u).get("state") for u in users]
         if all(st in ("stopped", "failed") for st in states):
             break
         time.sleep(0.25)
@@ -227,7 +198,7 @@ def scenario_stop_all(s, users):
     while stack_processes(s) and time.time() < deadline:
         time.sleep(0.2)
     check(not stack_processes(s), "stop: no server process left: %s" % stack_processes(s))
-    routes = redis(s, "HKEYS", "orr:{routes}:table")
+    routes = s.redis("HKEYS", "orr:{routes}:table")
     check("/user/" not in routes, "stop: no user route left: %s" % routes)
 
 
@@ -247,10 +218,7 @@ def main():
     check(not reports, "sanitizers: %s" % reports[:5])
     leftover = [p for p in os.listdir("/proc") if p.isdigit() and _is_server_of(p, users)]
     check(not leftover, "orrery up stopped: no server process left (%s)" % leftover)
-    if FAILURES:
-        print("%d failure(s)" % len(FAILURES))
-        sys.exit(1)
-    print("ok")
+    check.finish()
 
 
 def _is_server_of(pid, users):
