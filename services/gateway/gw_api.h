@@ -75,7 +75,7 @@ gw_handler_fn gw_api_server_start, gw_api_named_server_start, gw_api_server_stop
 gw_handler_fn gw_api_proxy_get, gw_api_proxy_post, gw_api_proxy_patch;
 gw_handler_fn gw_page_spawn, gw_page_spawn_user, gw_page_spawn_named, gw_page_spawn_pending,
     gw_page_spawn_pending_named, gw_page_user_prefix, gw_page_hub_user;
-gw_handler_fn gw_page_login, gw_page_login_post, gw_page_logout, gw_page_home, gw_page_root, gw_page_hub_root,
+gw_handler_fn gw_page_logo, gw_page_login, gw_page_login_post, gw_page_logout, gw_page_home, gw_page_root, gw_page_hub_root,
     gw_page_change_password, gw_page_change_password_post;
 gw_handler_fn gw_oauth_authorize, gw_oauth_authorize_post, gw_oauth_token;
 

@@ -404,3 +404,19 @@ gw_page_change_password_post (gw_t *gw, const gw_request_t *req, gw_caller_t *ca
     free (confirm);
     return rc;
 }
+
+/* GET /hub/logo: the logo single-user pages show (the classic notebook's header loads it
+ * from the hub, as JupyterHub serves its own there). Public, like JupyterHub's. */
+enum MHD_Result
+gw_page_logo (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **params)
+{
+    (void) gw;
+    (void) caller;
+    (void) params;
+    static const char svg[] =
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"120\" height=\"28\" viewBox=\"0 0 120 28\">"
+        "<circle cx=\"14\" cy=\"14\" r=\"5\" fill=\"#f37726\"/>"
+        "<ellipse cx=\"14\" cy=\"14\" rx=\"12\" ry=\"5\" fill=\"none\" stroke=\"#4e4e4e\" stroke-width=\"1.5\"/>"
+        "<text x=\"32\" y=\"20\" font-family=\"sans-serif\" font-size=\"17\" fill=\"#4e4e4e\">Orrery</text></svg>";
+    return gw_reply (req, 200, "image/svg+xml", svg, sizeof svg - 1);
+}

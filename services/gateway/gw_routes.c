@@ -79,6 +79,7 @@ const gw_route_t gw_routes[] = {
     { "POST", "/hub/change-password", gw_page_change_password_post },
     { "GET", "/hub/", gw_page_hub_root },
     { "GET", "/hub", gw_page_hub_root },
+    { "GET", "/hub/logo", gw_page_logo },
     { "GET", "/", gw_page_root },
 };
 const size_t gw_nroutes = sizeof gw_routes / sizeof gw_routes[0];
@@ -194,7 +195,7 @@ gw_route (void *ctx, const gw_request_t *req)
         return gw_reply_error (req, 404, "Not Found");
     gw_caller_t caller = { 0 };
     enum MHD_Result rc;
-    bool anonymous_ok = fn == gw_api_root || fn == gw_api_health || fn == gw_api_gone;
+    bool anonymous_ok = fn == gw_api_root || fn == gw_api_health || fn == gw_api_gone || fn == gw_page_logo;
     if (!anonymous_ok && gw_resolve_caller (gw, req, &caller) != 0)
         rc = gw_reply_error (req, 503, "Identity store unavailable; try again");
     else

@@ -204,6 +204,10 @@ def wait_state(s, user, server, states, timeout=20):
 # --- sections that need no spawner --------------------------------------------------------------
 
 def test_validation(s, admin, alice, alice_narrow):
+    # the logo single-user pages load from the hub: public, an image
+    r = s.request("GET", "/hub/logo")
+    check(r.status == 200 and (r.header("Content-Type") or "").startswith("image/") and b"<svg" in r.body,
+          "GET /hub/logo without credentials is an image", repr(r))
     error(s.api("POST", "/users/nobody/server", token=admin), 404, "start for an unknown user")
     error(s.api("POST", "/users/nobody/servers/gpu", token=admin), 404, "start a named server of an unknown user")
     error(s.api("DELETE", "/users/nobody/server", token=admin), 404, "stop for an unknown user")
