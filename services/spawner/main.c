@@ -416,6 +416,7 @@ s_setup (orr_service_t *svc, orr_config_t *config, void **state)
                         : node_agent_start (svc, config, &self->agent);
     if (rc != 0)
         return rc;
+    self->have_settings = true;   /* cleared at teardown even when reading fails half-way */
     if (spawner_settings_read (config, kubernetes ? "" : node_agent_node_name (self->agent), self->profiles,
                                &self->settings, err, sizeof err)
         != 0) {
@@ -437,7 +438,6 @@ s_setup (orr_service_t *svc, orr_config_t *config, void **state)
             return 2;
         }
     }
-    self->have_settings = true;
     self->settings.bus = orr_zalloc (sizeof (orr_bus_opts_t));
     if (orr_bus_opts_from_config (self->settings.bus, config) != 0)
         return 2;
