@@ -171,6 +171,7 @@ char *orr_key_spread_group (const char *group)     { return s_key ("sg", group, 
 char *orr_key_request_done (const char *request_id) { return s_key ("req", request_id, "done", NULL); }
 char *orr_key_user_fence (const char *user)        { return s_key ("u", user, "fence", NULL); }
 char *orr_key_node_starts (const char *node)       { return s_key ("n", node, "starts", NULL); }
+char *orr_key_holder_stops (const char *holder)    { return s_key ("h", holder, "stops", NULL); }
 char *orr_key_routes (void)                        { return s_key ("routes", NULL, "table", NULL); }
 
 char *
@@ -220,6 +221,7 @@ orr_key_index (orr_index_t index)
         [ORR_INDEX_SPAWNING] = "spawning",
         [ORR_INDEX_LEASES] = "leases",
         [ORR_INDEX_ACTIVE] = "active",
+        [ORR_INDEX_CULLER_LOCK] = "culler_lock",
     };
     if ((unsigned) index >= sizeof names / sizeof names[0] || !names[index])
         abort ();   /* not a member of the enum: a programming error */

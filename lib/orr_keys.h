@@ -48,6 +48,7 @@ char *orr_key_server_lock (const char *user, const char *server);  /* orr:{u:U}:
 char *orr_key_server_fence (const char *user, const char *server); /* orr:{u:U}:server:N:fence string */
 char *orr_key_user_fence (const char *user);                       /* orr:{u:U}:fence          string (INCR) fencing tokens */
 char *orr_key_node_starts (const char *node);                      /* orr:{n:N}:starts         list "user\nserver" handed to N */
+char *orr_key_holder_stops (const char *holder);                   /* orr:{h:H}:stops          set "user\nserver" to stop, for lease holder H */
 /* Servers' last activity: server name ("" = default) -> µs since the epoch. Written only
  * through orr_activity_record (lib/orr_activity.h), which keeps the newest. */
 char *orr_key_user_activity (const char *user);                    /* orr:{u:U}:activity       hash */
@@ -82,6 +83,7 @@ typedef enum {
     ORR_INDEX_SPAWNING,         /* orr:{idx}:spawning       set   "user\nserver" in pending_spawn */
     ORR_INDEX_LEASES,           /* orr:{idx}:leases         zset  "user\nserver" -> lease expiry (ms) */
     ORR_INDEX_ACTIVE,           /* orr:{idx}:active         set   "user\nserver" neither stopped nor failed */
+    ORR_INDEX_CULLER_LOCK,      /* orr:{idx}:culler_lock    string, PX: the replica running this culler round */
 } orr_index_t;
 char *orr_key_index (orr_index_t index);
 

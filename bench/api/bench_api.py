@@ -100,7 +100,8 @@ def free_port(span=1):
     raise RuntimeError("no free port below 32768")
 
 
-def http_req(port, method, path, token=None, body=None, timeout=20):
+def http_req_headers(port, method, path, token=None, body=None, timeout=20):
+    """(status, headers dict lower-cased, body bytes) of one request to 127.0.0.1:port."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         h = {}
@@ -112,9 +113,14 @@ def http_req(port, method, path, token=None, body=None, timeout=20):
             h["Content-Type"] = "application/json"
         conn.request(method, path, body=data, headers=h)
         r = conn.getresponse()
-        return r.status, r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
     finally:
         conn.close()
+
+
+def http_req(port, method, path, token=None, body=None, timeout=20):
+    status, _, body = http_req_headers(port, method, path, token, body, timeout)
+    return status, body
 
 
 def wait_http(port, path, deadline_s, proc=None, what="service", expect=200):

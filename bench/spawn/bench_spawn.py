@@ -95,20 +95,7 @@ def _on_signal(signum, frame):
 
 def request(port, method, path, token=None, body=None, timeout=60):
     """(status, headers dict lower-cased, body bytes)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        h = {}
-        data = None
-        if token:
-            h["Authorization"] = "token " + token
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=h)
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
+    return ba.http_req_headers(port, method, path, token, body, timeout)
 
 
 def user_server(port, token, name):

@@ -6,7 +6,6 @@
  *  method, so a user's own stop and the culler's cannot both act on one server.
  */
 #include "spawner_culler.h"
-#include "orr_activity.h"
 #include "orr_bus_client.h"
 #include "orr_keys.h"
 #include "orr_log.h"
@@ -21,6 +20,7 @@
 #include <strings.h>
 
 #define CULL_BATCH_MAX 100000        /* servers looked at per round */
+#define CULL_CHUNK 256               /* servers read per pipelined round trip */
 
 struct spawner_culler_t {
     orr_service_t *svc;
@@ -94,7 +94,7 @@ s_round (void *ctx)
 {
     spawner_culler_t *self = ctx;
     orr_store_t *store = orr_store_thread (self->redis_url);
-    char *lock = orr_sprintf ("orr:{idx}:culler_lock");
+    char *lock = orr_key_index (ORR_INDEX_CULLER_LOCK);
     redisReply *r = orr_store_command (store, "SET %s %s NX PX %lld", lock, self->holder,
                                        (long long) (self->every_ms > 200 ? self->every_ms - 100 : self->every_ms));
     free (lock);
@@ -105,36 +105,56 @@ s_round (void *ctx)
         return;
     size_t n;
     char **active = srec_active (store, &n);
+    if (n > CULL_BATCH_MAX)
+        n = CULL_BATCH_MAX;
     int64_t now = orr_now_us ();
     int stopped = 0;
-    for (size_t i = 0; i < n && i < CULL_BATCH_MAX; i++) {
-        char *user, *server;
-        if (!srec_member_split (active[i], &user, &server))
-            continue;
-        char *key = orr_key_server (user, server);
-        r = orr_store_command (store, "HMGET %s state ready_us", key);
-        free (key);
-        bool ready = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING
-                     && strcmp (r->element[0]->str, "ready") == 0;
-        int64_t ready_us = ready && r->element[1]->type == REDIS_REPLY_STRING ? strtoll (r->element[1]->str, NULL, 10)
-                                                                               : 0;
-        if (r)
-            freeReplyObject (r);
-        int64_t activity = 0;
-        if (ready && orr_activity_get (store, user, server, &activity) == 0) {
-            int64_t last = activity > ready_us ? activity : ready_us;
-            bool idle = self->timeout_us > 0 && last > 0 && now - last > self->timeout_us;
-            bool old = self->max_age_us > 0 && ready_us > 0 && now - ready_us > self->max_age_us;
-            srec_answer_t a;
-            if ((idle || old) && srec_stop (store, user, server, false, &a) == SREC_OK && a.changed) {
-                orr_info ("culler: stopping %s/%s (%s %lld s)", user, server, idle ? "idle for" : "running for",
-                          (long long) ((now - (idle ? last : ready_us)) / 1000000));
-                s_publish_stopping (self, user, server);
-                stopped++;
-            }
+    /* state, ready time and activity of CULL_CHUNK servers per round trip: a round over
+     * thousands of servers must not hold the loop that answers spawn and stop */
+    for (size_t base = 0; base < n; base += CULL_CHUNK) {
+        size_t m = n - base < CULL_CHUNK ? n - base : CULL_CHUNK;
+        char *users[CULL_CHUNK], *servers[CULL_CHUNK];
+        size_t k = 0;
+        for (size_t i = 0; i < m; i++) {
+            if (!srec_member_split (active[base + i], &users[k], &servers[k]))
+                continue;
+            char *key = orr_key_server (users[k], servers[k]);
+            char *act = orr_key_user_activity (users[k]);
+            orr_store_append (store, "HMGET %s state ready_us", key);
+            orr_store_append (store, "HGET %s %s", act, servers[k]);
+            free (key);
+            free (act);
+            k++;
         }
-        free (user);
-        free (server);
+        redisReply *replies[2 * CULL_CHUNK];
+        bool got = orr_store_flush_replies (store, replies, 2 * k) == 0;
+        for (size_t i = 0; i < k; i++) {
+            redisReply *rec = got ? replies[2 * i] : NULL, *a = got ? replies[2 * i + 1] : NULL;
+            bool ready = rec && rec->type == REDIS_REPLY_ARRAY && rec->elements == 2
+                         && rec->element[0]->type == REDIS_REPLY_STRING && strcmp (rec->element[0]->str, "ready") == 0;
+            int64_t ready_us = ready && rec->element[1]->type == REDIS_REPLY_STRING
+                               ? strtoll (rec->element[1]->str, NULL, 10) : 0;
+            int64_t activity = a && a->type == REDIS_REPLY_STRING ? strtoll (a->str, NULL, 10) : 0;
+            if (ready && a && a->type != REDIS_REPLY_ERROR) {
+                int64_t last = activity > ready_us ? activity : ready_us;
+                bool idle = self->timeout_us > 0 && last > 0 && now - last > self->timeout_us;
+                bool old = self->max_age_us > 0 && ready_us > 0 && now - ready_us > self->max_age_us;
+                srec_answer_t ans;
+                if ((idle || old) && srec_stop (store, users[i], servers[i], false, &ans) == SREC_OK && ans.changed) {
+                    orr_info ("culler: stopping %s/%s (%s %lld s)", users[i], servers[i],
+                              idle ? "idle for" : "running for",
+                              (long long) ((now - (idle ? last : ready_us)) / 1000000));
+                    s_publish_stopping (self, users[i], servers[i]);
+                    stopped++;
+                }
+            }
+            if (rec)
+                freeReplyObject (rec);
+            if (a)
+                freeReplyObject (a);
+            free (users[i]);
+            free (servers[i]);
+        }
     }
     orr_strv_free (&active);
     if (stopped && self->poke)

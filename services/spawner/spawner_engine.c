@@ -17,7 +17,7 @@
  *
  *  Every Redis write of a job is fenced (spawner_records.c): a refused write means another
  *  replica took the server over, and the job is dropped without touching the process.
- *  Leases are renewed for all jobs at once every RENEW_MS; the renewal also brings back
+ *  Leases are renewed for all jobs at once every third of a lease; the renewal also brings back
  *  stop requests. The sweep (every SWEEP_MS) takes over servers whose lease expired (a
  *  replica died) when they are on this node, fails those of nodes whose spawners are gone
  *  for good, and kills processes of this stack that no record claims (orphans).
@@ -51,7 +51,7 @@
 #include <unistd.h>
 
 #define TICK_MS 50
-#define RENEW_MS 100
+#define STOPS_MS 100                 /* how often the holder's stop set is looked at */
 #define SWEEP_MS 1000
 #define ORPHAN_SCAN_MS 5000
 #define ORPHAN_MIN_AGE_S 10          /* a process younger than this may not be recorded yet */
@@ -94,7 +94,7 @@ struct spawner_engine_t {
     orr_events_pub_t *pub;
     CURLM *multi;
     job_t *jobs;
-    int64_t next_renew, next_sweep, next_orphan_scan;
+    int64_t next_renew, next_stops, next_sweep, next_orphan_scan;
     unsigned port_seed;
 };
 
@@ -201,7 +201,7 @@ static void
 s_release_resources (spawner_engine_t *self, job_t *job)
 {
     char msg[256];
-    if (job->routed || job->phase >= PHASE_ROUTE) {
+    if (job->routed || job->phase == PHASE_ROUTE) {   /* in ROUTE a failed add may have half-happened */
         char *path = orr_strdup (job->rec.url);
         Orrery__RouteDelete del = ORRERY__ROUTE_DELETE__INIT;
         del.path = path;
@@ -1213,6 +1213,27 @@ s_renew (spawner_engine_t *self)
     free (jobs);
 }
 
+/* Stops asked of servers this replica holds (srec_stops_pop): one SPOP when none. */
+static void
+s_take_stops (spawner_engine_t *self)
+{
+    if (!self->jobs)
+        return;
+    size_t n;
+    char **stops = srec_stops_pop (self->store, self->set->holder, SWEEP_BATCH, &n);
+    for (size_t i = 0; i < n; i++) {
+        char *user, *server;
+        if (!srec_member_split (stops[i], &user, &server))
+            continue;
+        job_t *job = s_job_find (self, user, server);
+        if (job)
+            job->stop_requested = true;
+        free (user);
+        free (server);
+    }
+    orr_strv_free (&stops);
+}
+
 /* --- the loop ------------------------------------------------------------------------------ */
 
 static void
@@ -1256,7 +1277,8 @@ s_stop_all (spawner_engine_t *self)
             Orrery__RouteDelete del = ORRERY__ROUTE_DELETE__INIT;
             char err[256];
             del.path = j->rec.url;
-            orr_rpc_call_msg (self->bus, "proxyctl", "route.delete", &del.base, NULL, NULL, err, sizeof err);
+            if (orr_rpc_call_msg (self->bus, "proxyctl", "route.delete", &del.base, NULL, NULL, err, sizeof err) == 200)
+                j->routed = false;
             local_signal ((pid_t) j->rec.pid, (uint64_t) j->rec.pid_start, SIGTERM);
         }
     int64_t deadline = orr_mono_ms () + EXIT_STOP_WAIT_MS;
@@ -1306,7 +1328,7 @@ s_engine_run (void *arg)
         s_curl_results (self);
         bool poked = __atomic_exchange_n (&self->poked, 0, __ATOMIC_ACQ_REL);
         now = orr_mono_ms ();
-        if (poked || freed || now >= self->next_renew) {
+        if (poked || freed || now >= self->next_stops) {
             s_take_handovers (self);
             s_take_queue (self);
         }
@@ -1320,9 +1342,13 @@ s_engine_run (void *arg)
         }
         s_reap_dropped (self);
         now = orr_mono_ms ();
+        if (now >= self->next_stops) {
+            s_take_stops (self);
+            self->next_stops = now + STOPS_MS;
+        }
         if (now >= self->next_renew) {
             s_renew (self);
-            self->next_renew = now + RENEW_MS;
+            self->next_renew = now + self->set->lease_ms / 3;
         }
         if (now >= self->next_sweep) {
             s_sweep (self);

@@ -77,6 +77,11 @@ static const char *s_lua_stop = LUA_PRELUDE
     "  return {'stopped', '1'}\n"
     "end\n"
     "redis.call('HSET', rec, 'stop', '1')\n"
+    "local holder = redis.call('HGET', rec, 'holder')\n"
+    "if holder then\n"
+    "  local stops = 'orr:{h:' .. esc(holder) .. '}:stops'\n"
+    "  redis.call('SADD', stops, m) redis.call('EXPIRE', stops, 86400)\n"
+    "end\n"
     "if st == 'ready' then\n"
     "  redis.call('HSET', rec, 'state', 'pending_stop', 'message', 'Server stopping')\n"
     "  return {'pending_stop', '1'}\n"
@@ -562,6 +567,18 @@ srec_expired (orr_store_t *store, int64_t grace_ms, size_t max, size_t *count)
     s_push_int (&a, grace_ms);
     s_push_int (&a, (int64_t) max);
     redisReply *r = s_eval (store, s_expired, &a);
+    char **v = s_strv (r, count);
+    if (r)
+        freeReplyObject (r);
+    return v;
+}
+
+char **
+srec_stops_pop (orr_store_t *store, const char *holder, size_t max, size_t *count)
+{
+    char *key = orr_key_holder_stops (holder);
+    redisReply *r = orr_store_command (store, "SPOP %s %zu", key, max);
+    free (key);
     char **v = s_strv (r, count);
     if (r)
         freeReplyObject (r);

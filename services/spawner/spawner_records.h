@@ -113,6 +113,11 @@ srec_status_t srec_renew (orr_store_t *store, size_t n, char *const *users, char
  * orr_strv_free. */
 char **srec_expired (orr_store_t *store, int64_t grace_ms, size_t max, size_t *count);
 
+/* Stops asked of servers whose lease `holder` holds (the stop script notes them in
+ * orr:{h:H}:stops, so a holder learns of them with one cheap SPOP instead of reading its
+ * records): up to max, removed from the set. Caller frees with orr_strv_free. */
+char **srec_stops_pop (orr_store_t *store, const char *holder, size_t max, size_t *count);
+
 /* Members of every record not stopped or failed. Caller frees with orr_strv_free. */
 char **srec_active (orr_store_t *store, size_t *count);
 

@@ -70,15 +70,15 @@ def empty_text(resp, code, what):
 
 
 def redis(s, *args):
-    port = s.state_env()["ORRERY_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
-    return subprocess.run(["redis-cli", "-p", port, "--raw", *args], capture_output=True, text=True,
-                          timeout=10).stdout
+    return s.redis(*args)
 
 
 def publish(s, topic, body):
-    out = subprocess.run([os.path.join(BIN, "orrery"), "publish", topic, json.dumps(body),
-                          "--state-dir", s.dir + "/state"], capture_output=True, text=True, timeout=20, env=s.env)
-    check(out.returncode == 0, "orrery publish %s" % topic, out.stderr)
+    try:
+        s.publish(topic, body)
+        check(True, "orrery publish %s" % topic)
+    except subprocess.CalledProcessError as e:
+        check(False, "orrery publish %s" % topic, e.stderr)
 
 
 def fake_record(s, user, server="", **fields):
