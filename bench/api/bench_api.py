@@ -717,11 +717,16 @@ def summary(results, args):
             "orrery gateway/jupyterhub hub %s, orrery via CHP/jupyterhub via CHP %s"
             % (m, fr(ratio(og[ka], ng[ka])), ">= 0.5" if ka else ">= 0.7", fr(ratio(op[ka], ng[ka])),
                fr(ratio(og[ka], jh[ka])), fr(ratio(op[ka], jp[ka]))))
-    p99s = [(r["label"], r["path"], r["keepalive"], r["pct"][99]) for r in results
-            if r["system"] == "orrery" and "rps" in r]
-    bad = [x for x in p99s if x[3] is None or x[3] >= 20.0]
-    say("  orrery p99 under 20 ms: %s" % ("n/a" if not p99s else "yes, every run" if not bad else
-        "no: " + "; ".join("%s %s %s %s ms" % (a, b, "ka" if c else "new", fmt_ms(d)) for a, b, c, d in bad)))
+    # the target is the gateway's (1 gateway, 1 auth replica); through the public port the
+    # proxy's own hop is included, and one CHP process caps it (docs/benchmarks.md)
+    for kind, what in (("gateway direct", "orrery gateway p99 under 20 ms (the target)"),
+                       ("public proxy", "orrery via CHP p99 under 20 ms")):
+        p99s = [(r["path"], r["keepalive"], r["pct"][99]) for r in results
+                if r["system"] == "orrery" and r["kind"] == kind and "rps" in r]
+        bad = [x for x in p99s if x[2] is None or x[2] >= 20.0]
+        say("  %s: %s" % (what, "n/a" if not p99s else "yes, every run (max %s ms)" % fmt_ms(max(x[2] for x in p99s))
+                          if not bad else "no: " + "; ".join("%s %s %s ms" % (b, "ka" if c else "new", fmt_ms(d))
+                                                             for b, c, d in bad)))
     jn = [r["n"] for r in results if r["system"] == "jupyterhub"]
     if jn and jn[0] != args.requests:
         say("  note: JupyterHub runs used ab -n %d instead of %d (it is too slow for %d within minutes)"

@@ -25,6 +25,7 @@
 typedef struct gw_cache_t gw_cache_t;
 typedef struct gw_activity_t gw_activity_t;
 typedef struct gw_watch_t gw_watch_t;
+typedef struct gw_reply_cache_t gw_reply_cache_t;
 
 typedef struct {
     char *redis_url;
@@ -39,6 +40,7 @@ typedef struct {
     char *hub_url;            /* the hub route's target (what GET /hub/api/proxy shows for "/") */
     gw_watch_t *watch;        /* server events for waiting requests and progress streams */
     gw_cache_t *cache;
+    gw_reply_cache_t *replies;/* rendered user and group reads (gw_reply_cache.h) */
     gw_activity_t *activity;
     orr_events_pub_t *pub;
     pthread_mutex_t pub_lock;
@@ -52,6 +54,7 @@ typedef struct {
     bool authenticated;
     bool via_cookie;
     orr_identity_t id;
+    char credential[128];     /* "t:<sha256 of the token>" or "s:<session id>" when authenticated */
 } gw_caller_t;
 
 /* The thread's store and bus client. */
@@ -74,6 +77,9 @@ int gw_call_auth (gw_t *gw, const char *method, const ProtobufCMessage *msg,
 gw_cache_t *gw_cache_new (void);
 void gw_cache_destroy (gw_cache_t **self_p);
 void gw_cache_flush (gw_cache_t *self);
+/* Drops what this replica remembers of identities and answers (the credential cache and
+ * the reply cache): something they depend on changed. */
+void gw_forget_cached (gw_t *gw);
 /* Fills caller from the request's token or cookie. Returns 0, or 503 when Redis is down. */
 int gw_resolve_caller (gw_t *gw, const gw_request_t *req, gw_caller_t *caller);
 void gw_caller_clear (gw_caller_t *caller);

@@ -2,6 +2,7 @@
  *  health, metrics and the deprecated authorizations (jupyterhub-api.md §4).
  */
 #include "gw_api.h"
+#include "gw_reply_cache.h"
 #include "gw_watch.h"
 #include "orr_log.h"
 #include "orr_util.h"
@@ -186,6 +187,9 @@ gw_api_metrics (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **p
     static const char *const need[] = { "read:metrics", NULL };
     if (!gw_allowed (gw, req, caller, need, NULL, &rc))
         return rc;
+    uint64_t hits = 0, misses = 0, invalidations = 0;
+    if (gw->replies)
+        gw_reply_cache_stats (gw->replies, &hits, &misses, &invalidations);
     char *text = orr_sprintf (
         "# HELP orrery_gateway_requests_total HTTP requests received by this gateway replica.\n"
         "# TYPE orrery_gateway_requests_total counter\n"
@@ -194,13 +198,20 @@ gw_api_metrics (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **p
         "# TYPE orrery_gateway_credential_cache_total counter\n"
         "orrery_gateway_credential_cache_total{outcome=\"hit\"} %llu\n"
         "orrery_gateway_credential_cache_total{outcome=\"miss\"} %llu\n"
+        "# HELP orrery_gateway_reply_cache_total Reads of users and groups by outcome (answered from the reply cache or not).\n"
+        "# TYPE orrery_gateway_reply_cache_total counter\n"
+        "orrery_gateway_reply_cache_total{outcome=\"hit\"} %llu\n"
+        "orrery_gateway_reply_cache_total{outcome=\"miss\"} %llu\n"
+        "# HELP orrery_gateway_reply_cache_invalidations_total Times the reply cache was emptied by a change.\n"
+        "# TYPE orrery_gateway_reply_cache_invalidations_total counter\n"
+        "orrery_gateway_reply_cache_invalidations_total %llu\n"
         "# HELP orrery_gateway_progress_streams Spawn progress streams open on this gateway replica.\n"
         "# TYPE orrery_gateway_progress_streams gauge\n"
         "orrery_gateway_progress_streams %ld\n",
         (unsigned long long) __atomic_load_n (&gw->requests, __ATOMIC_RELAXED),
         (unsigned long long) __atomic_load_n (&gw->cache_hits, __ATOMIC_RELAXED),
-        (unsigned long long) __atomic_load_n (&gw->cache_misses, __ATOMIC_RELAXED),
-        gw->watch ? gw_watch_streams (gw->watch) : 0L);
+        (unsigned long long) __atomic_load_n (&gw->cache_misses, __ATOMIC_RELAXED), (unsigned long long) hits,
+        (unsigned long long) misses, (unsigned long long) invalidations, gw->watch ? gw_watch_streams (gw->watch) : 0L);
     rc = gw_reply (req, 200, "text/plain; version=0.0.4", text, strlen (text));
     free (text);
     return rc;

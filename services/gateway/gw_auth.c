@@ -215,6 +215,7 @@ gw_resolve_caller (gw_t *gw, const gw_request_t *req, gw_caller_t *caller)
             return 503;
         if (st == ORR_IDENTITY_OK) {
             caller->authenticated = true;
+            snprintf (caller->credential, sizeof caller->credential, "%s", key);
             if (caller->id.token_id)
                 gw_activity_note (gw->activity, caller->id.token_hash, caller->id.name);
         }
@@ -247,5 +248,7 @@ gw_resolve_caller (gw_t *gw, const gw_request_t *req, gw_caller_t *caller)
         return 503;
     caller->authenticated = st == ORR_IDENTITY_OK;
     caller->via_cookie = caller->authenticated;
+    if (caller->authenticated)
+        snprintf (caller->credential, sizeof caller->credential, "%s", key);
     return 0;
 }

@@ -6,6 +6,7 @@
  *  first use and freed by a pthread key destructor when the thread ends.
  */
 #include "gw.h"
+#include "gw_reply_cache.h"
 #include "orr_log.h"
 #include "orr_rpc.h"
 #include "orr_util.h"
@@ -39,6 +40,13 @@ gw_bus (gw_t *gw)
         pthread_setspecific (s_bus_key, client);
     }
     return client;
+}
+
+void
+gw_forget_cached (gw_t *gw)
+{
+    gw_cache_flush (gw->cache);
+    gw_reply_cache_invalidate (gw->replies);
 }
 
 orr_store_t *

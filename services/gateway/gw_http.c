@@ -47,6 +47,7 @@ typedef struct {
     gw_resume_fn *resume;
     void *resume_arg;
     void (*resume_free) (void *);
+    gw_reply_capture_t *capture;  /* gw_request_capture */
 } request_state_t;
 
 static void
@@ -76,10 +77,25 @@ gw_request_defer (const gw_request_t *req, gw_resume_fn *resume, void *arg, void
     state->resume_free = free_fn;
 }
 
+void
+gw_request_capture (const gw_request_t *req, gw_reply_capture_t *capture)
+{
+    request_state_t *state = req->state;
+    if (state)
+        state->capture = capture;
+}
+
 enum MHD_Result
 gw_reply_with (const gw_request_t *req, unsigned status, const char *content_type, const char *body, size_t len,
                const char *const *headers)
 {
+    request_state_t *state = req->state;
+    if (state && state->capture && !state->capture->body && status == 200 && !headers && content_type
+        && strcmp (content_type, "application/json") == 0) {
+        state->capture->body = orr_zalloc (len + 1);
+        memcpy (state->capture->body, body, len);
+        state->capture->len = len;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer (len, (void *) body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;

@@ -65,6 +65,15 @@ void gw_client_addr (const gw_request_t *req, char *out, size_t outlen);
 typedef enum MHD_Result (gw_resume_fn) (void *arg, const gw_request_t *req);
 void gw_request_defer (const gw_request_t *req, gw_resume_fn *resume, void *arg, void (*free_fn) (void *));
 
+/* Capturing an answer. While a capture is set on a request, a 200 application/json answer
+ * with no extra headers is also copied into it (body, len; the setter frees body). The
+ * router sets one around handlers whose answers the reply cache may keep. */
+typedef struct {
+    char *body;
+    size_t len;
+} gw_reply_capture_t;
+void gw_request_capture (const gw_request_t *req, gw_reply_capture_t *capture);
+
 /* Answers one request; returns an MHD result from one of the gw_reply_* helpers. */
 typedef enum MHD_Result (gw_route_fn) (void *ctx, const gw_request_t *req);
 

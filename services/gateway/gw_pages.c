@@ -216,7 +216,7 @@ gw_page_logout (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, char **p
         char msg[256];
         if (gw_call_auth (gw, "logout", &m.base, NULL, NULL, msg, sizeof msg) != 200)
             orr_warn ("logout: %s", msg);
-        gw_cache_flush (gw->cache);
+        gw_forget_cached (gw);
     }
     char *c1 = orr_sprintf ("jupyterhub-hub-login=; Path=%shub/; Max-Age=0; HttpOnly; SameSite=Lax", gw->base_url);
     char *c2 = orr_strdup ("jupyterhub-session-id=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");

@@ -7,6 +7,7 @@
  */
 #include "gw_routes.h"
 #include "gw_api.h"
+#include "gw_reply_cache.h"
 #include "orr_log.h"
 #include "orr_util.h"
 
@@ -178,6 +179,47 @@ gw_string_list (const gw_request_t *req, const json_t *v, const char *what, size
     return out;
 }
 
+/* Reads whose answers the reply cache may keep: users and groups, nothing with side
+ * effects, nothing that waits. Every change they show has an event (gw_reply_cache.c). */
+static bool
+s_cacheable (gw_handler_fn *fn)
+{
+    return fn == gw_api_whoami || fn == gw_api_users_list || fn == gw_api_user_get || fn == gw_api_groups_list
+           || fn == gw_api_group_get;
+}
+
+/* Runs a cacheable read: answers from the reply cache, or runs the handler and keeps its
+ * answer. The key is everything the answer depends on besides the data: the credential,
+ * path, query, and the headers that shape pagination's next.url. */
+static enum MHD_Result
+s_route_cached (gw_t *gw, const gw_request_t *req, gw_handler_fn *fn, gw_caller_t *caller, char **params)
+{
+    char *query = gw_query (req, NULL);
+    const char *accept = gw_header (req, "Accept"), *host = gw_header (req, "Host");
+    const char *xhost = gw_header (req, "X-Forwarded-Host"), *xproto = gw_header (req, "X-Forwarded-Proto");
+    char *key = orr_sprintf ("%s\n%s?%s\n%s\n%s\n%s\n%s", caller->credential, req->path, query, accept ? accept : "",
+                             host ? host : "", xhost ? xhost : "", xproto ? xproto : "");
+    free (query);
+    enum MHD_Result rc;
+    size_t len = 0;
+    char *body = gw_reply_cache_get (gw->replies, key, &len);
+    if (body)
+        rc = gw_reply (req, 200, "application/json", body, len);
+    else {
+        uint64_t generation = gw_reply_cache_generation (gw->replies);
+        gw_reply_capture_t capture = { 0 };
+        gw_request_capture (req, &capture);
+        rc = fn (gw, req, caller, params);
+        gw_request_capture (req, NULL);
+        if (capture.body)
+            gw_reply_cache_put (gw->replies, key, generation, capture.body, capture.len);
+        free (capture.body);
+    }
+    free (body);
+    free (key);
+    return rc;
+}
+
 enum MHD_Result
 gw_route (void *ctx, const gw_request_t *req)
 {
@@ -196,10 +238,17 @@ gw_route (void *ctx, const gw_request_t *req)
     gw_caller_t caller = { 0 };
     enum MHD_Result rc;
     bool anonymous_ok = fn == gw_api_root || fn == gw_api_health || fn == gw_api_gone || fn == gw_page_logo;
+    bool read = strcmp (req->method, "GET") == 0 || strcmp (req->method, "HEAD") == 0;
     if (!anonymous_ok && gw_resolve_caller (gw, req, &caller) != 0)
         rc = gw_reply_error (req, 503, "Identity store unavailable; try again");
+    else if (read && caller.authenticated && s_cacheable (fn) && gw_reply_cache_enabled (gw->replies))
+        rc = s_route_cached (gw, req, fn, &caller, params);
     else
         rc = fn (gw, req, &caller, params);
+    /* a change made through this replica is seen by its next read, before the client
+     * has the answer (MHD sends it after this returns); other replicas learn from the event */
+    if (!read)
+        gw_reply_cache_invalidate (gw->replies);
     gw_caller_clear (&caller);
     for (int k = 0; k < GW_MAX_PARAMS; k++)
         free (params[k]);

@@ -18,6 +18,7 @@
  *  stream's end by at most RECHECK_MS instead of leaving it open for good.
  */
 #include "gw_watch.h"
+#include "gw_reply_cache.h"
 #include "orr_events.h"
 #include "orr_keys.h"
 #include "orr_log.h"
@@ -38,6 +39,7 @@ struct gw_watch_t {
     char *redis_url;
     orr_bus_opts_t *bus;
     long streams_max;
+    gw_reply_cache_t *replies;  /* invalidated by every server event (not owned) */
     pthread_mutex_t lock;
     zhashx_t *by_key;         /* key -> first gw_watcher_t of its chain (not owned) */
     gw_watcher_t *all;        /* every registered watcher */
@@ -212,6 +214,7 @@ s_on_event (gw_watch_t *self, const orr_event_t *ev)
     /* server.start.requested and server.stop.requested are intents, not ServerEvents */
     if (strstr (ev->topic, ".requested"))
         return;
+    gw_reply_cache_invalidate (self->replies);
     Orrery__ServerEvent *se = orrery__server_event__unpack (NULL, zframe_size (ev->body), zframe_data (ev->body));
     if (!se)
         return;
@@ -407,9 +410,10 @@ s_run (void *arg)
 }
 
 gw_watch_t *
-gw_watch_new (const char *redis_url, const orr_bus_opts_t *bus, long streams_max)
+gw_watch_new (const char *redis_url, const orr_bus_opts_t *bus, long streams_max, gw_reply_cache_t *replies)
 {
     gw_watch_t *self = orr_zalloc (sizeof *self);
+    self->replies = replies;
     self->redis_url = orr_strdup (redis_url);
     self->bus = (orr_bus_opts_t *) bus;
     self->streams_max = streams_max;

@@ -20,6 +20,7 @@
 #ifndef GW_WATCH_H
 #define GW_WATCH_H
 
+#include "gw_reply_cache.h"
 #include "orr_bus.h"
 #include "orrery/events.pb-c.h"
 
@@ -67,8 +68,11 @@ struct gw_watcher_t {
     gw_watcher_t *key_next;           /* watchers of the same server */
 };
 
-/* Starts the thread (subscribed to "server." events). streams_max bounds open streams. */
-gw_watch_t *gw_watch_new (const char *redis_url, const orr_bus_opts_t *bus, long streams_max);
+/* Starts the thread (subscribed to "server." events). streams_max bounds open streams.
+ * Every server event invalidates `replies` (may be NULL) before any watcher is woken, so
+ * a client woken by an event never reads an answer older than it. */
+gw_watch_t *gw_watch_new (const char *redis_url, const orr_bus_opts_t *bus, long streams_max,
+                          gw_reply_cache_t *replies);
 /* Resumes every watcher (after on_stop), refuses new ones and suspensions, ends the
  * thread. Call before MHD_stop_daemon. */
 void gw_watch_stop (gw_watch_t *self);

@@ -7,6 +7,7 @@
  */
 #include "gw.h"
 #include "gw_http.h"
+#include "gw_reply_cache.h"
 #include "gw_routes.h"
 #include "gw_watch.h"
 #include "orr_keys.h"
@@ -29,6 +30,8 @@ static const orr_setting_t s_settings[] = {
     { "GATEWAY_MAX_BODY", "1048576", "largest request body in bytes (413 beyond)" },
     { "BASE_URL", "/", "URL prefix of everything Orrery serves" },
     { "GATEWAY_CACHE_MS", "500", "how long a validated token or session is trusted without asking Redis (revocation delay)" },
+    { "GATEWAY_REPLY_CACHE_MS", "500", "how long an answer to a read of users or groups is reused (0 = never); any change with an event drops it at once, so this bounds only last_activity" },
+    { "GATEWAY_REPLY_CACHE_BYTES", "67108864", "memory for reused answers per replica; when full, the cache starts over" },
     { "ACTIVITY_FLUSH_MS", "5000", "how often token and user last_activity are written (batched)" },
     { "API_PAGE_MAX", "200", "largest page of users or groups (JupyterHub's api_page_max_limit)" },
     { "SLOW_SPAWN_TIMEOUT_S", "10", "how long POST/DELETE of a server wait for it to be ready or stopped before 202 (JupyterHub's slow_spawn_timeout)" },
@@ -113,7 +116,14 @@ main (int argc, char **argv)
     }
     gw.slow_spawn_timeout_s = slow;
     gw.hub_url = orr_strdup (orr_config_get (config, "HUB_URL"));
-    gw.watch = gw_watch_new (gw.redis_url, &opts, streams_max);
+    long reply_ms = orr_config_int (config, "GATEWAY_REPLY_CACHE_MS");
+    long reply_bytes = orr_config_int (config, "GATEWAY_REPLY_CACHE_BYTES");
+    if (reply_ms < 0 || reply_ms > 60000 || reply_bytes < 0) {
+        orr_error ("GATEWAY_REPLY_CACHE_MS must be 0..60000 and GATEWAY_REPLY_CACHE_BYTES >= 0");
+        goto done;
+    }
+    gw.replies = gw_reply_cache_new (reply_ms, (size_t) reply_bytes);
+    gw.watch = gw_watch_new (gw.redis_url, &opts, streams_max, gw.replies);
     if (!gw.watch)
         goto done;
     gw.cache = gw_cache_new ();
@@ -147,7 +157,7 @@ main (int argc, char **argv)
         orr_event_t ev;
         if (orr_events_recv (sub, &ev, 1000) == 1) {
             if (strcmp (ev.topic, "hub.shutdown") != 0)
-                gw_cache_flush (gw.cache);
+                gw_forget_cached (&gw);
             else if (orr_bus_principal_is_trusted (ev.principal)) {
                 orr_info ("hub.shutdown from %s: stopping", ev.principal);
                 orr_signal_request_stop ();
@@ -164,6 +174,7 @@ done:
     gw_watch_destroy (&gw.watch);
     gw_activity_destroy (&gw.activity);
     gw_cache_destroy (&gw.cache);
+    gw_reply_cache_destroy (&gw.replies);
     orr_events_pub_destroy (&gw.pub);
     orr_roles_destroy (&gw.roles);
     orr_hubservices_destroy (&gw.services);

@@ -4,6 +4,10 @@
   gateway works through another; after DELETE of the token, every gateway refuses it
   within 1 s; killing an auth replica under load loses no request.
 
+It also checks the gateways' reply cache across replicas: A, B and C keep answers for 60 s
+(ORRERY_GATEWAY_REPLY_CACHE_MS), so a change seen through another replica within 1 s was
+seen through its event, not through the answer expiring.
+
 `orrery up --replicas gateway=1,auth=2` runs Redis, the bus and two auth replicas; the test
 starts three more orrery-gateway processes (A, B, C) itself, each on its own port, so that
 each one can be addressed on its own (the shared SO_REUSEPORT port of `orrery up` cannot
@@ -23,6 +27,7 @@ LOAD_THREADS = 8
 LOAD_SECONDS = 6.0
 KILL_AFTER = 2.0
 REVOKE_LIMIT = 1.0
+REPLY_CACHE_MS = "60000"
 POLL = 0.020
 
 failures = []
@@ -49,7 +54,8 @@ class Gateway:
         env.update(stack.state_env())
         env.update({"ORRERY_GATEWAY_PORT": str(self.port), "ORRERY_GATEWAY_IP": "127.0.0.1",
                     "ORRERY_REPLICA_ID": "gateway-" + name, "ORRERY_STATE_DIR": stack.dir + "/state",
-                    "ORRERY_PUBLIC_URL": "http://127.0.0.1:%d/" % stack.port})
+                    "ORRERY_PUBLIC_URL": "http://127.0.0.1:%d/" % stack.port,
+                    "ORRERY_GATEWAY_REPLY_CACHE_MS": REPLY_CACHE_MS})
         self.proc = subprocess.Popen([os.path.join(BIN, "orrery-gateway")], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
@@ -154,6 +160,73 @@ def test_token_across_gateways(s, admin, gws):
     for g in gws:
         r = s.api("GET", "/user", token=alice, port=g.port)
         check(r.status == 403, "gateway %s still refuses it" % g.name, repr(r))
+
+
+def reply_cache_hits(s, admin, g):
+    r = s.request("GET", "/hub/metrics", token=admin, port=g.port)
+    for line in r.body.decode(errors="replace").splitlines():
+        if line.startswith('orrery_gateway_reply_cache_total{outcome="hit"}'):
+            return int(line.split()[-1])
+    return -1
+
+
+def seen_within(fn, limit):
+    """Polls fn until it is true; the seconds it took, or None after `limit` (+ 1 s slack)."""
+    t0 = time.time()
+    while time.time() - t0 < limit + 1.0:
+        if fn():
+            return time.time() - t0
+        time.sleep(POLL)
+    return None
+
+
+def test_reads_across_gateways(s, admin, gws):
+    a, b, _ = gws
+
+    def user_via(g, name="carol"):
+        r = s.api("GET", "/users/" + name, token=admin, port=g.port)
+        return r.json() if r.status == 200 else {}
+
+    r = s.api("POST", "/users/carol", token=admin, port=a.port)
+    check(r.status == 201, "POST /users/carol via A -> 201", repr(r))
+    before = reply_cache_hits(s, admin, b)
+    first, second = user_via(b), user_via(b)
+    check(first == second and first.get("admin") is False, "B reads carol twice, the same", repr((first, second)))
+    check(reply_cache_hits(s, admin, b) == before + 1, "B answered the second read from its reply cache",
+          "hits %d -> %d" % (before, reply_cache_hits(s, admin, b)))
+
+    # a change through A: B's cached answer goes with the event
+    r = s.api("PATCH", "/users/carol", {"admin": True}, token=admin, port=a.port)
+    check(r.status == 200, "PATCH carol admin via A -> 200", repr(r))
+    took = seen_within(lambda: user_via(b).get("admin") is True, REVOKE_LIMIT)
+    print("      B shows carol's new admin flag %s after the PATCH answered" % ("%.3f s" % took if took is not None else "never"))
+    check(took is not None and took < REVOKE_LIMIT, "B shows a change made via A within 1 s (60 s cache)", repr(took))
+
+    # a change through the same replica is there on its very next read
+    user_via(a)
+    r = s.api("PATCH", "/users/carol", {"admin": False}, token=admin, port=a.port)
+    check(r.status == 200 and user_via(a).get("admin") is False, "A's next read shows its own change at once",
+          repr(user_via(a)))
+
+    # group membership through A
+    s.api("POST", "/groups/physics", token=admin, port=a.port)
+    user_via(b)
+    r = s.api("POST", "/groups/physics/users", {"users": ["carol"]}, token=admin, port=a.port)
+    check(r.status == 200, "add carol to physics via A -> 200", repr(r))
+    took = seen_within(lambda: "physics" in user_via(b).get("groups", []), REVOKE_LIMIT)
+    check(took is not None and took < REVOKE_LIMIT, "B shows the new group within 1 s", repr(took))
+
+    # a server record written behind the gateways' back stays unseen until its event
+    user_via(b)
+    s.redis("HSET", "orr:{u:carol}:server:", "user", "carol", "name", "", "state", "ready", "url", "/user/carol/")
+    s.redis("SADD", "orr:{u:carol}:servers", "")
+    time.sleep(0.3)
+    check(user_via(b).get("server") is None, "without an event, B keeps its answer (no server yet)",
+          repr(user_via(b)))
+    s.publish("server.ready", {"user": "carol", "server": "", "state": "ready", "url": "/user/carol/"})
+    took = seen_within(lambda: user_via(b).get("server") == "/user/carol/", REVOKE_LIMIT)
+    check(took is not None and took < REVOKE_LIMIT, "B shows the server within 1 s of server.ready", repr(took))
+    s.redis("DEL", "orr:{u:carol}:server:", "orr:{u:carol}:servers")
 
 
 def test_kill_auth_under_load(s, admin, gws):
@@ -267,6 +340,7 @@ def main():
             check(g.wait_healthy(s), "gateway %s (port %d) answers /hub/health" % (g.name, g.port), g.tail())
         if not failures:
             test_token_across_gateways(s, admin, gws)
+            test_reads_across_gateways(s, admin, gws)
             test_kill_auth_under_load(s, admin, gws)
     finally:
         for g in gws:
