@@ -34,6 +34,7 @@
 static const orr_setting_t s_up_settings[] = {
     { "PORT", "8000", "the proxy's public port (what users open)" },
     { "IP", "127.0.0.1", "the proxy's public address" },
+    { "BASE_URL", "/", "URL prefix of everything Orrery serves; every service reads the same ORRERY_BASE_URL" },
     { "STATE_DIR", "./.orrery", "Redis data, logs and per-user directories" },
     { "REPLICAS", "", "replica counts, e.g. gateway=3,spawner=2 (services: bus auth scheduler spawner proxyctl gateway)" },
     { "REDIS_SERVER", "redis-server", "the redis-server program" },
@@ -149,7 +150,7 @@ cli_up (int argc, char **argv)
     rc = 2;
     int lock_fd = -1;
     supervisor_t *sup = NULL;
-    char *state = NULL, *logs = NULL, *redis_dir = NULL, *bus = NULL, *token = NULL;
+    char *state = NULL, *logs = NULL, *redis_dir = NULL, *bus = NULL, *token = NULL, *base_url = NULL;
     if (s_parse_replicas (orr_config_get (config, "REPLICAS"), counts) != 0)
         goto done;
     long public_port = orr_config_int (config, "PORT");
@@ -158,6 +159,14 @@ cli_up (int argc, char **argv)
         goto done;
     }
     const char *ip = orr_config_get (config, "IP");
+    /* "/", or "/prefix/" as the services normalise it; every URL we print or probe has it */
+    const char *b = orr_config_get (config, "BASE_URL");
+    size_t blen = strlen (b);
+    if (blen > 200 || strspn (b, "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~") != blen) {
+        fprintf (stderr, "orrery up: --base-url must be a URL path of letters, digits, '-', '.', '_', '~' and '/'\n");
+        goto done;
+    }
+    base_url = orr_sprintf ("%s%s%s", b[0] == '/' ? "" : "/", b, blen && b[blen - 1] == '/' ? "" : "/");
     state = cli_absolute (orr_config_get (config, "STATE_DIR"));
     logs = orr_sprintf ("%s/logs", state);
     redis_dir = orr_sprintf ("%s/redis", state);
@@ -195,7 +204,7 @@ cli_up (int argc, char **argv)
     orr_random_hex (token, 32);
 
     char env_redis[96], env_bus[1100], env_state[PATH_MAX + 32], env_gwport[48], env_proxy[96], env_token[128],
-        env_hub[96], env_public[128], env_public_ip[96];
+        env_hub[96], env_public[400], env_public_ip[96];
     snprintf (env_redis, sizeof env_redis, "ORRERY_REDIS_URL=redis://127.0.0.1:%d/0", redis_port);
     snprintf (env_bus, sizeof env_bus, "ORRERY_BUS=%s", bus);
     snprintf (env_state, sizeof env_state, "ORRERY_STATE_DIR=%s", state);
@@ -203,7 +212,7 @@ cli_up (int argc, char **argv)
     snprintf (env_proxy, sizeof env_proxy, "ORRERY_PROXY_API_URLS=http://127.0.0.1:%d", api_port);
     snprintf (env_token, sizeof env_token, "ORRERY_PROXY_AUTH_TOKEN=%s", token);
     snprintf (env_hub, sizeof env_hub, "ORRERY_HUB_URL=http://127.0.0.1:%d", gateway_port);
-    snprintf (env_public, sizeof env_public, "ORRERY_PUBLIC_URL=http://%s:%ld/", ip, public_port);
+    snprintf (env_public, sizeof env_public, "ORRERY_PUBLIC_URL=http://%s:%ld%s", ip, public_port, base_url);
     snprintf (env_public_ip, sizeof env_public_ip, "ORRERY_PUBLIC_IP=%s", ip);
 
     /* what `orrery events` and friends read to find this stack */
@@ -266,7 +275,7 @@ cli_up (int argc, char **argv)
         char api_port_s[16], target[96], error_target[128], env_auth[128], env_node[PATH_MAX + 16];
         snprintf (api_port_s, sizeof api_port_s, "%d", api_port);
         snprintf (target, sizeof target, "http://127.0.0.1:%d", gateway_port);
-        snprintf (error_target, sizeof error_target, "http://127.0.0.1:%d/hub/error", gateway_port);
+        snprintf (error_target, sizeof error_target, "http://127.0.0.1:%d%shub/error", gateway_port, base_url);
         snprintf (env_auth, sizeof env_auth, "CONFIGPROXY_AUTH_TOKEN=%s", token);
         snprintf (env_node, sizeof env_node, "NODE_PATH=%s", orr_config_get (config, "NODE_PATH"));
         char *argv_chp[] = { (char *) orr_config_get (config, "CHP"), "--ip", (char *) ip, "--port", port_s,
@@ -278,7 +287,7 @@ cli_up (int argc, char **argv)
             goto done;
         }
     }
-    char *public_url = orr_sprintf ("http://%s:%ld/", ip, public_port);
+    char *public_url = orr_sprintf ("http://%s:%ld%s", ip, public_port, base_url);
     char *health = orr_sprintf ("%shub/health", public_url);
     if (s_wait_healthy (health, sup) != 0) {
         free (public_url);
@@ -335,6 +344,7 @@ done:
     free (redis_dir);
     free (bus);
     free (token);
+    free (base_url);
     orr_config_destroy (&config);
     return rc;
 }
