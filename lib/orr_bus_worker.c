@@ -17,6 +17,13 @@
  *  Repeated ids: `pending` maps each id being worked on to every route it arrived by (the
  *  same id can come from two brokers when a client failed over); `done` keeps recent
  *  replies (bounded in count and age) so a late repeat is answered at once.
+ *
+ *  Per request the work is kept to a few allocations (docs/benchmarks.md, "Bus"): a
+ *  message from a broker is read into zmq_msg_t parts on the stack rather than a czmq
+ *  zmsg, which allocates an object per frame; ids and principals live in fixed arrays
+ *  sized by the protocol's limits; the hash tables key on those arrays instead of copies;
+ *  the ready queue and the age order of `done` are intrusive lists; and a reply is built
+ *  once as a zmq_msg_t that every route and the cache share (refcounted copies).
  */
 #include "orr_bus_worker.h"
 #include "orr_log.h"
@@ -41,25 +48,34 @@ typedef struct {
     int refusals;             /* DISCONNECTs in a row, for the back-off */
 } broker_link_t;
 
-typedef struct {
+typedef struct route_t route_t;
+struct route_t {
+    route_t *next;            /* a later arrival of the same id */
     int broker;
-    zframe_t *client;
-} route_t;
+    zmq_msg_t client;         /* the client's route, as the broker sent it */
+};
 
 typedef struct {
-    zlist_t *routes;          /* route_t* owned */
+    char request_id[ORR_BUS_REQUEST_ID_MAX + 1];   /* key in self->pending */
+    route_t first;            /* the usual case: the id arrived once. Repeats that came
+                               * while it was worked on follow it (first.next); owned */
 } pending_t;
 
-typedef struct {
-    zframe_t *reply;
+typedef struct done_t done_t;
+struct done_t {
+    done_t *younger;          /* next in self->done_oldest order */
+    zmq_msg_t reply;          /* sent as refcounted copies */
     int64_t at_ms;
-} done_t;
+    char request_id[ORR_BUS_REQUEST_ID_MAX + 1];   /* key in self->done */
+};
 
-typedef struct {
-    char *request_id;
-    char *principal;
-    zframe_t *body;
-} queued_t;
+typedef struct queued_t queued_t;
+struct queued_t {
+    queued_t *next;           /* in self->ready */
+    zframe_t *body;           /* handed to the caller as orr_bus_request_t.body */
+    char request_id[ORR_BUS_REQUEST_ID_MAX + 1];
+    char principal[ORR_BUS_PRINCIPAL_MAX + 1];
+};
 
 struct orr_bus_worker_t {
     orr_bus_opts_t opts;      /* own copy (brokers not kept) */
@@ -68,10 +84,11 @@ struct orr_bus_worker_t {
     broker_link_t links[ORR_BUS_MAX_BROKERS];
     size_t nlinks;
     pthread_mutex_t lock;     /* guards everything below and the sockets */
-    zlist_t *ready;           /* queued_t*, received and not yet taken */
-    zhashx_t *pending;        /* request id -> pending_t */
-    zhashx_t *done;           /* request id -> done_t */
-    zlist_t *done_order;      /* request ids (owned strings), oldest first */
+    queued_t *ready, *ready_tail;   /* received and not yet taken, oldest first */
+    size_t nready;
+    zhashx_t *pending;        /* request id -> pending_t; keys live in the values */
+    zhashx_t *done;           /* request id -> done_t; keys live in the values */
+    done_t *done_oldest, *done_youngest;
     pthread_t keeper;
     bool keeper_started;
     atomic_bool stopping;
@@ -80,25 +97,18 @@ struct orr_bus_worker_t {
 /* ---------------------------------------------------------------- containers */
 
 static void
-s_route_free (route_t **r_p)
-{
-    if (*r_p) {
-        zframe_destroy (&(*r_p)->client);
-        free (*r_p);
-        *r_p = NULL;
-    }
-}
-
-static void
 s_pending_free (void **item)
 {
     pending_t *p = *item;
     if (!p)
         return;
+    zmq_msg_close (&p->first.client);
     route_t *r;
-    while ((r = zlist_pop (p->routes)))
-        s_route_free (&r);
-    zlist_destroy (&p->routes);
+    while ((r = p->first.next)) {
+        p->first.next = r->next;
+        zmq_msg_close (&r->client);
+        free (r);
+    }
     free (p);
     *item = NULL;
 }
@@ -109,7 +119,7 @@ s_done_free (void **item)
     done_t *d = *item;
     if (!d)
         return;
-    zframe_destroy (&d->reply);
+    zmq_msg_close (&d->reply);
     free (d);
     *item = NULL;
 }
@@ -120,18 +130,29 @@ s_queued_free (queued_t **q_p)
     queued_t *q = *q_p;
     if (!q)
         return;
-    free (q->request_id);
-    free (q->principal);
     zframe_destroy (&q->body);
     free (q);
     *q_p = NULL;
 }
 
+static queued_t *
+s_ready_pop (orr_bus_worker_t *self)
+{
+    queued_t *q = self->ready;
+    if (q) {
+        self->ready = q->next;
+        if (!self->ready)
+            self->ready_tail = NULL;
+        self->nready--;
+    }
+    return q;
+}
+
 /* ---------------------------------------------------------------- protocol */
 
+/* ["ORW1"] [cmd], then for READY [service] [credit]. */
 static void
-s_send (broker_link_t *link, int cmd, zframe_t *client, const char *request_id, zframe_t *body, const char *service,
-        int credit)
+s_send (broker_link_t *link, int cmd, const char *service, int credit)
 {
     if (!link->sock)
         return;
@@ -143,12 +164,31 @@ s_send (broker_link_t *link, int cmd, zframe_t *client, const char *request_id, 
         zmsg_addstr (msg, service);
         zmsg_addstrf (msg, "%d", credit);
     }
-    else if (cmd == ORR_BUS_W_REPLY) {
-        zmsg_append (msg, &(zframe_t *) { zframe_dup (client) });
-        zmsg_addstr (msg, request_id);
-        zmsg_append (msg, &(zframe_t *) { zframe_dup (body) });
-    }
     zmsg_send (&msg, link->sock);
+}
+
+/* ["ORW1"] [REPLY] [client] [request-id] [body], frame by frame: this is once per
+ * request. The route and the body go out as copies of the zmq_msg_t (refcounted for a
+ * large body), since both may be sent again. */
+static void
+s_send_reply (broker_link_t *link, zmq_msg_t *client, const char *request_id, zmq_msg_t *body)
+{
+    if (!link->sock)
+        return;
+    void *h = zsock_resolve (link->sock);
+    unsigned char c = ORR_BUS_W_REPLY;
+    zmq_msg_t m;
+    zmq_send (h, ORR_BUS_WORKER, strlen (ORR_BUS_WORKER), ZMQ_SNDMORE);
+    zmq_send (h, &c, 1, ZMQ_SNDMORE);
+    zmq_msg_init (&m);
+    zmq_msg_copy (&m, client);
+    zmq_msg_send (&m, h, ZMQ_SNDMORE);
+    zmq_msg_close (&m);
+    zmq_send (h, request_id, strlen (request_id), ZMQ_SNDMORE);
+    zmq_msg_init (&m);
+    zmq_msg_copy (&m, body);
+    zmq_msg_send (&m, h, 0);
+    zmq_msg_close (&m);
 }
 
 static void
@@ -166,83 +206,133 @@ s_link_connect (orr_bus_worker_t *self, broker_link_t *link)
     int64_t now = orr_mono_ms ();
     link->expires_ms = now + (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
     link->heartbeat_at = now + self->opts.heartbeat_ms;
-    s_send (link, ORR_BUS_W_READY, NULL, NULL, NULL, self->service, self->credit);
+    s_send (link, ORR_BUS_W_READY, self->service, self->credit);
 }
 
+/* Keeps reply d for repeats of its id; the oldest go once there are too many or they
+ * are too old. Takes d. */
 static void
-s_done_remember (orr_bus_worker_t *self, const char *request_id, zframe_t *reply)
+s_done_remember (orr_bus_worker_t *self, done_t *d)
 {
     int64_t now = orr_mono_ms ();
-    char *oldest;
-    while ((oldest = zlist_first (self->done_order))) {
-        done_t *d = zhashx_lookup (self->done, oldest);
-        if (zlist_size (self->done_order) < WORKER_DONE_MAX && d && now - d->at_ms < WORKER_DONE_TTL_MS)
+    done_t *oldest;
+    while ((oldest = self->done_oldest)) {
+        if (zhashx_size (self->done) < WORKER_DONE_MAX && now - oldest->at_ms < WORKER_DONE_TTL_MS)
             break;
-        zlist_pop (self->done_order);
-        zhashx_delete (self->done, oldest);
-        free (oldest);
+        self->done_oldest = oldest->younger;
+        if (!self->done_oldest)
+            self->done_youngest = NULL;
+        zhashx_delete (self->done, oldest->request_id);   /* frees it via s_done_free */
     }
-    done_t *d = orr_zalloc (sizeof *d);
-    d->reply = zframe_dup (reply);
     d->at_ms = now;
-    if (zhashx_insert (self->done, request_id, d) == 0)
-        zlist_append (self->done_order, orr_strdup (request_id));
+    d->younger = NULL;
+    if (zhashx_insert (self->done, d->request_id, d) == 0) {
+        if (self->done_youngest)
+            self->done_youngest->younger = d;
+        else
+            self->done_oldest = d;
+        self->done_youngest = d;
+    }
     else {
         void *dp = d;
         s_done_free (&dp);
     }
 }
 
-/* One message from broker `index`; returns false when there was none. */
+/* A REQUEST's parts: [header] [cmd] [client] [request-id] [principal] [body]. */
+#define WORKER_PARTS_MAX 6
+
+/* One message from broker `index`; returns false when there was none. The parts are
+ * read into zmq_msg_t on the stack (czmq's zmsg allocates an object per frame), except
+ * a REQUEST's body, which the caller gets as a zframe_t and so is read as one. */
 static bool
 s_broker_input (orr_bus_worker_t *self, int index)
 {
     broker_link_t *link = &self->links[index];
-    zmsg_t *msg = zmsg_recv (link->sock);
-    if (!msg)
-        return false;
-    link->expires_ms = orr_mono_ms () + (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
-    zframe_t *header = zmsg_pop (msg);
-    zframe_t *cmdf = zmsg_pop (msg);
-    int cmd = cmdf && zframe_size (cmdf) == 1 ? *(unsigned char *) zframe_data (cmdf) : -1;
-    bool valid_header = header && zframe_streq (header, ORR_BUS_WORKER);
-
-    if (valid_header && cmd == ORR_BUS_W_REQUEST && zmsg_size (msg) == 4) {
-        link->refusals = 0;
-        zframe_t *client = zmsg_pop (msg);
-        char *request_id = zmsg_popstr (msg);
-        char *principal = zmsg_popstr (msg);
-        zframe_t *body = zmsg_pop (msg);
-        done_t *done = zhashx_lookup (self->done, request_id);
-        pending_t *pending = zhashx_lookup (self->pending, request_id);
-        if (done)
-            s_send (link, ORR_BUS_W_REPLY, client, request_id, done->reply, NULL, 0);
-        else if (strlen (request_id) <= ORR_BUS_REQUEST_ID_MAX && strlen (principal) <= ORR_BUS_PRINCIPAL_MAX) {
-            bool fresh = !pending;
-            if (fresh) {
-                pending = orr_zalloc (sizeof *pending);
-                pending->routes = zlist_new ();
-                zhashx_insert (self->pending, request_id, pending);
+    void *h = zsock_resolve (link->sock);
+    zmq_msg_t part[WORKER_PARTS_MAX - 1];
+    zframe_t *body = NULL;
+    int nparts = 0;
+    bool more = true;
+    while (more) {
+        if (nparts == WORKER_PARTS_MAX - 1) {
+            zframe_t *f = zframe_recv (link->sock);
+            if (!f)
+                break;   /* cannot happen: the parts of a message arrive together */
+            more = zframe_more (f);
+            body = f;
+        }
+        else {
+            zmq_msg_t extra;
+            zmq_msg_t *m = nparts < WORKER_PARTS_MAX - 1 ? &part[nparts] : &extra;
+            zmq_msg_init (m);
+            if (zmq_msg_recv (m, h, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close (m);
+                if (nparts == 0)
+                    return false;
+                break;   /* cannot happen, as above */
             }
-            route_t *r = orr_zalloc (sizeof *r);
-            r->broker = index;
-            r->client = client;
-            client = NULL;
-            zlist_append (pending->routes, r);
-            if (fresh) {
+            more = zmq_msg_more (m);
+            if (m == &extra)
+                zmq_msg_close (m);
+        }
+        nparts++;
+    }
+    int kept = nparts < WORKER_PARTS_MAX - 1 ? nparts : WORKER_PARTS_MAX - 1;
+    link->expires_ms = orr_mono_ms () + (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
+    int cmd = nparts >= 2 && zmq_msg_size (&part[1]) == 1 ? *(unsigned char *) zmq_msg_data (&part[1]) : -1;
+    bool valid_header = nparts >= 1 && zmq_msg_size (&part[0]) == strlen (ORR_BUS_WORKER)
+                        && memcmp (zmq_msg_data (&part[0]), ORR_BUS_WORKER, strlen (ORR_BUS_WORKER)) == 0;
+
+    if (valid_header && cmd == ORR_BUS_W_REQUEST && nparts == WORKER_PARTS_MAX) {
+        link->refusals = 0;
+        zmq_msg_t *client = &part[2];
+        /* Ids and principals are the text up to a NUL, if any (as C strings). An id over
+         * the limit can be neither done nor pending: those ids came through the limit. */
+        const char *rid = zmq_msg_data (&part[3]), *principal = zmq_msg_data (&part[4]);
+        size_t rid_len = strnlen (rid, zmq_msg_size (&part[3]));
+        size_t principal_len = strnlen (principal, zmq_msg_size (&part[4]));
+        char request_id[ORR_BUS_REQUEST_ID_MAX + 1];
+        done_t *done = NULL;
+        if (rid_len <= ORR_BUS_REQUEST_ID_MAX) {
+            memcpy (request_id, rid, rid_len);
+            request_id[rid_len] = '\0';
+            done = zhashx_lookup (self->done, request_id);
+        }
+        if (done)
+            s_send_reply (link, client, request_id, &done->reply);
+        else if (rid_len <= ORR_BUS_REQUEST_ID_MAX && principal_len <= ORR_BUS_PRINCIPAL_MAX) {
+            pending_t *pending = zhashx_lookup (self->pending, request_id);
+            if (!pending) {
+                pending = orr_zalloc (sizeof *pending);
+                memcpy (pending->request_id, request_id, rid_len + 1);
+                pending->first.broker = index;
+                zmq_msg_init (&pending->first.client);
+                zmq_msg_move (&pending->first.client, client);
+                zhashx_insert (self->pending, pending->request_id, pending);
                 queued_t *q = orr_zalloc (sizeof *q);
-                q->request_id = request_id;
-                q->principal = principal;
+                memcpy (q->request_id, request_id, rid_len + 1);
+                memcpy (q->principal, principal, principal_len);
+                q->principal[principal_len] = '\0';
                 q->body = body;
-                request_id = principal = NULL;
                 body = NULL;
-                zlist_append (self->ready, q);
+                if (self->ready_tail)
+                    self->ready_tail->next = q;
+                else
+                    self->ready = q;
+                self->ready_tail = q;
+                self->nready++;
+            }
+            else {
+                route_t *r = orr_zalloc (sizeof *r), **tail = &pending->first.next;
+                r->broker = index;
+                zmq_msg_init (&r->client);
+                zmq_msg_move (&r->client, client);
+                while (*tail)
+                    tail = &(*tail)->next;
+                *tail = r;
             }
         }
-        zframe_destroy (&client);
-        zframe_destroy (&body);
-        free (request_id);
-        free (principal);
     }
     else if (valid_header && cmd == ORR_BUS_W_DISCONNECT) {
         /* A broker that restarted says this once; one that refuses us (say, a principal
@@ -260,9 +350,9 @@ s_broker_input (orr_bus_worker_t *self, int index)
     else if (valid_header && cmd == ORR_BUS_W_HEARTBEAT)
         link->refusals = 0;   /* brokers heartbeat only workers they know: we are registered */
     /* liveness was refreshed above; anything else is ignored */
-    zframe_destroy (&header);
-    zframe_destroy (&cmdf);
-    zmsg_destroy (&msg);
+    for (int i = 0; i < kept; i++)
+        zmq_msg_close (&part[i]);
+    zframe_destroy (&body);
     return true;
 }
 
@@ -283,7 +373,7 @@ s_upkeep (orr_bus_worker_t *self)
             s_link_connect (self, link);
         }
         else if (now >= link->heartbeat_at) {
-            s_send (link, ORR_BUS_W_HEARTBEAT, NULL, NULL, NULL, NULL, 0);
+            s_send (link, ORR_BUS_W_HEARTBEAT, NULL, 0);
             link->heartbeat_at = now + self->opts.heartbeat_ms;
         }
         int64_t due = link->sock ? link->heartbeat_at : link->reconnect_at;
@@ -337,12 +427,15 @@ orr_bus_worker_new (const orr_bus_opts_t *opts, const char *service, int credit)
     self->service = orr_strdup (service);
     self->credit = credit;
     pthread_mutex_init (&self->lock, NULL);
-    self->ready = zlist_new ();
+    /* Keys point into the values, so the tables copy no key per request. */
     self->pending = zhashx_new ();
     zhashx_set_destructor (self->pending, s_pending_free);
+    zhashx_set_key_duplicator (self->pending, NULL);
+    zhashx_set_key_destructor (self->pending, NULL);
     self->done = zhashx_new ();
     zhashx_set_destructor (self->done, s_done_free);
-    self->done_order = zlist_new ();
+    zhashx_set_key_duplicator (self->done, NULL);
+    zhashx_set_key_destructor (self->done, NULL);
     for (size_t i = 0; i < opts->broker_count && i < ORR_BUS_MAX_BROKERS; i++) {
         if (orr_bus_endpoint (opts->brokers[i], 0, self->links[i].endpoint, sizeof self->links[i].endpoint) != 0) {
             orr_bus_worker_destroy (&self);
@@ -366,19 +459,14 @@ orr_bus_worker_destroy (orr_bus_worker_t **self_p)
     if (self->keeper_started)
         pthread_join (self->keeper, NULL);
     for (size_t i = 0; i < self->nlinks; i++) {
-        s_send (&self->links[i], ORR_BUS_W_DISCONNECT, NULL, NULL, NULL, NULL, 0);
+        s_send (&self->links[i], ORR_BUS_W_DISCONNECT, NULL, 0);
         zsock_destroy (&self->links[i].sock);
     }
     queued_t *q;
-    while ((q = zlist_pop (self->ready)))
+    while ((q = s_ready_pop (self)))
         s_queued_free (&q);
-    zlist_destroy (&self->ready);
     zhashx_destroy (&self->pending);
     zhashx_destroy (&self->done);
-    char *id;
-    while ((id = zlist_pop (self->done_order)))
-        free (id);
-    zlist_destroy (&self->done_order);
     pthread_mutex_destroy (&self->lock);
     orr_bus_opts_clear (&self->opts);
     free (self->service);
@@ -396,7 +484,7 @@ orr_bus_worker_poll (orr_bus_worker_t *self, zmq_pollitem_t *extra, int nextra, 
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : orr_mono_ms () + timeout_ms;
     pthread_mutex_lock (&self->lock);
     int rc = 0;
-    while (zlist_size (self->ready) == 0) {
+    while (self->nready == 0) {
         int64_t next = s_upkeep (self), now = orr_mono_ms ();
         if (deadline < next)
             next = deadline;
@@ -427,8 +515,8 @@ orr_bus_worker_poll (orr_bus_worker_t *self, zmq_pollitem_t *extra, int nextra, 
         if (extra_fired || orr_mono_ms () >= deadline)
             break;
     }
-    if (zlist_size (self->ready))
-        rc = (int) zlist_size (self->ready);
+    if (self->nready)
+        rc = (int) self->nready;
     pthread_mutex_unlock (&self->lock);
     return rc;
 }
@@ -438,14 +526,14 @@ orr_bus_worker_recv (orr_bus_worker_t *self, orr_bus_request_t *req, int timeout
 {
     memset (req, 0, sizeof *req);
     pthread_mutex_lock (&self->lock);
-    queued_t *q = zlist_pop (self->ready);
+    queued_t *q = s_ready_pop (self);
     pthread_mutex_unlock (&self->lock);
     if (!q) {
         int rc = orr_bus_worker_poll (self, NULL, 0, timeout_ms);
         if (rc <= 0)
             return rc;
         pthread_mutex_lock (&self->lock);
-        q = zlist_pop (self->ready);
+        q = s_ready_pop (self);
         pthread_mutex_unlock (&self->lock);
         if (!q)
             return 0;
@@ -461,19 +549,28 @@ orr_bus_worker_recv (orr_bus_worker_t *self, orr_bus_request_t *req, int timeout
 int
 orr_bus_worker_reply (orr_bus_worker_t *self, const orr_bus_request_t *req, const void *body, size_t len)
 {
-    zframe_t *frame = zframe_new (body, len);
+    /* the reply, ready to be remembered, is built before taking the lock */
+    done_t *d = orr_zalloc (sizeof *d);
+    snprintf (d->request_id, sizeof d->request_id, "%s", req->request_id);
+    zmq_msg_init_size (&d->reply, len);
+    if (len)
+        memcpy (zmq_msg_data (&d->reply), body, len);
     pthread_mutex_lock (&self->lock);
     pending_t *pending = zhashx_lookup (self->pending, req->request_id);
     int rc = -1;
     if (pending) {
-        for (route_t *r = zlist_first (pending->routes); r; r = zlist_next (pending->routes))
-            s_send (&self->links[r->broker], ORR_BUS_W_REPLY, r->client, req->request_id, frame, NULL, 0);
+        for (route_t *r = &pending->first; r; r = r->next)
+            s_send_reply (&self->links[r->broker], &r->client, req->request_id, &d->reply);
         zhashx_delete (self->pending, req->request_id);
-        s_done_remember (self, req->request_id, frame);
+        s_done_remember (self, d);
+        d = NULL;
         rc = 0;
     }
     pthread_mutex_unlock (&self->lock);
-    zframe_destroy (&frame);
+    if (d) {
+        void *dp = d;
+        s_done_free (&dp);
+    }
     return rc;
 }
 

@@ -13,3 +13,6 @@ foreach(t test_bus_lru test_bus_worker_kill test_bus_broker_restart test_bus_two
     add_dependencies(${t} orrery-test-echo-worker orrery-bus)
   endif()
 endforeach()
+
+# The worker library alone, against brokers the test plays itself (no fixture needed).
+orrery_test(test_bus_repeat_ids test_bus_repeat_ids.c TIMEOUT 60)

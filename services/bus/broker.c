@@ -20,6 +20,15 @@
  *  - Events: an XSUB/XPUB pair forwarded by hand (not zmq_proxy) so the broker can check
  *    each event and stamp it with the publisher's principal. XSUB subscribes to
  *    everything; filtering happens at XPUB for each subscriber.
+ *
+ *  The request path allocates once per request (docs/benchmarks.md, "Bus"): a ROUTER
+ *  message is read into zmq_msg_t parts on the stack and checked in place, where czmq's
+ *  zmsg would allocate an object per frame. A request_t holds the client's route and
+ *  the request id in fixed arrays sized by the protocol's limits, shares one constant
+ *  for the anonymous principal, keeps the body as received and sits on intrusive lists
+ *  (its service is the queue or the worker that holds it). Replies and requests go out
+ *  frame by frame; a request's body is sent as a refcounted zmq_msg_copy, so a held
+ *  request can be sent again when its worker dies.
  */
 #include "broker.h"
 #include "zap.h"
@@ -39,32 +48,47 @@
  * service with no worker and no queued request is forgotten at the next heartbeat, so
  * made-up names cannot grow the table. */
 #define BROKER_SERVICES_MAX 1024
+/* The longest valid ROUTER message: [route] [header] [cmd] and three more frames
+ * (client REQUEST, worker REPLY). Any further parts are read and dropped, and the
+ * message counts as malformed, as every longer message is. */
+#define BROKER_PARTS_MAX 6
+/* ZeroMQ routing ids are 1 to 255 bytes. */
+#define BROKER_ROUTE_MAX 255
 
 typedef struct worker_t worker_t;
+typedef struct service_t service_t;
+typedef struct request_t request_t;
 
-typedef struct {
-    zframe_t *client;         /* client's routing id */
-    char *service;
-    char *request_id;
-    char *principal;
-    zframe_t *body;
+struct request_t {
+    request_t *prev, *next;   /* in its service's queue or its worker's held list */
+    char *principal;          /* owned; NULL is ORR_BUS_ANONYMOUS, so CURVE off copies nothing */
+    zmq_msg_t body;           /* as received; every send uses a refcounted copy */
     int64_t expires_ms;
-} request_t;
+    size_t client_len;
+    unsigned char client[BROKER_ROUTE_MAX];   /* client's routing id */
+    char request_id[ORR_BUS_REQUEST_ID_MAX + 1];
+};
 
 typedef struct {
+    request_t *head, *tail;
+    size_t size;
+} request_list_t;
+
+struct service_t {
     char *name;
-    zlist_t *requests;        /* request_t*, oldest first; owned */
+    request_list_t requests;  /* oldest first; owned */
     zlist_t *waiting;         /* worker_t* with free credit, least recently used first */
     size_t workers;
-} service_t;
+};
 
 struct worker_t {
     char *key;                /* hex of the routing id: key in broker->workers */
-    zframe_t *address;        /* routing id */
+    unsigned char address[BROKER_ROUTE_MAX];   /* routing id */
+    size_t address_len;
     service_t *service;       /* NULL until READY */
     char *principal;
     int credit;
-    zlist_t *held;            /* request_t* sent and not yet answered; owned */
+    request_list_t held;      /* sent and not yet answered; owned */
     bool in_waiting;
     int64_t expires_ms;
 };
@@ -73,6 +97,7 @@ struct broker_t {
     broker_opts_t opts;
     char *bind;
     zsock_t *router, *xsub, *xpub;
+    void *router_h;           /* the ROUTER's libzmq socket, for zmq_send and zmq_msg_recv */
     zap_t *zap;
     zhashx_t *services;       /* name -> service_t (owned) */
     zhashx_t *workers;        /* key -> worker_t (owned) */
@@ -85,40 +110,102 @@ static void s_worker_delete (broker_t *self, worker_t *worker, bool send_disconn
 /* ---------------------------------------------------------------- requests */
 
 static void
+s_list_append (request_list_t *list, request_t *req)
+{
+    req->prev = list->tail;
+    req->next = NULL;
+    if (list->tail)
+        list->tail->next = req;
+    else
+        list->head = req;
+    list->tail = req;
+    list->size++;
+}
+
+static void
+s_list_push (request_list_t *list, request_t *req)
+{
+    req->prev = NULL;
+    req->next = list->head;
+    if (list->head)
+        list->head->prev = req;
+    else
+        list->tail = req;
+    list->head = req;
+    list->size++;
+}
+
+static void
+s_list_remove (request_list_t *list, request_t *req)
+{
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        list->head = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    else
+        list->tail = req->prev;
+    req->prev = req->next = NULL;
+    list->size--;
+}
+
+static request_t *
+s_list_pop (request_list_t *list)
+{
+    request_t *req = list->head;
+    if (req)
+        s_list_remove (list, req);
+    return req;
+}
+
+static void
 s_request_destroy (request_t **req_p)
 {
     if (!req_p || !*req_p)
         return;
     request_t *req = *req_p;
-    zframe_destroy (&req->client);
-    zframe_destroy (&req->body);
-    free (req->service);
-    free (req->request_id);
+    zmq_msg_close (&req->body);
     free (req->principal);
     free (req);
     *req_p = NULL;
 }
 
 static void
-s_send_client (broker_t *self, zframe_t *client, int cmd, const char *service, const char *request_id,
-               const void *body, size_t len)
+s_request_list_clear (request_list_t *list)
 {
-    zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, &(zframe_t *) { zframe_dup (client) });
-    zmsg_addstr (msg, ORR_BUS_CLIENT);
+    request_t *req;
+    while ((req = s_list_pop (list)))
+        s_request_destroy (&req);
+}
+
+/* [client] ["ORC1"] [cmd] [service] [request-id], with the body still to come. */
+static void
+s_send_client_head (broker_t *self, const void *client, size_t client_len, int cmd, const char *service,
+                    const char *request_id)
+{
     unsigned char c = (unsigned char) cmd;
-    zmsg_addmem (msg, &c, 1);
-    zmsg_addstr (msg, service);
-    zmsg_addstr (msg, request_id);
-    zmsg_addmem (msg, body, len);
-    zmsg_send (&msg, self->router);
+    zmq_send (self->router_h, client, client_len, ZMQ_SNDMORE);
+    zmq_send (self->router_h, ORR_BUS_CLIENT, strlen (ORR_BUS_CLIENT), ZMQ_SNDMORE);
+    zmq_send (self->router_h, &c, 1, ZMQ_SNDMORE);
+    zmq_send (self->router_h, service, strlen (service), ZMQ_SNDMORE);
+    zmq_send (self->router_h, request_id, strlen (request_id), ZMQ_SNDMORE);
 }
 
 static void
-s_send_client_error (broker_t *self, request_t *req, const char *reason)
+s_send_client (broker_t *self, const void *client, size_t client_len, int cmd, const char *service,
+               const char *request_id, const void *body, size_t len)
+{
+    s_send_client_head (self, client, client_len, cmd, service, request_id);
+    zmq_send (self->router_h, body, len, 0);
+}
+
+static void
+s_send_client_error (broker_t *self, const void *client, size_t client_len, const char *service,
+                     const char *request_id, const char *reason)
 {
     self->stats.errors++;
-    s_send_client (self, req->client, ORR_BUS_C_ERROR, req->service, req->request_id, reason, strlen (reason));
+    s_send_client (self, client, client_len, ORR_BUS_C_ERROR, service, request_id, reason, strlen (reason));
 }
 
 /* ---------------------------------------------------------------- services */
@@ -129,10 +216,7 @@ s_service_destroy (service_t **svc_p)
     service_t *svc = *svc_p;
     if (!svc)
         return;
-    request_t *req;
-    while ((req = zlist_pop (svc->requests)))
-        s_request_destroy (&req);
-    zlist_destroy (&svc->requests);
+    s_request_list_clear (&svc->requests);
     zlist_destroy (&svc->waiting);
     free (svc->name);
     free (svc);
@@ -146,28 +230,33 @@ s_service_require (broker_t *self, const char *name)
     if (!svc) {
         svc = orr_zalloc (sizeof *svc);
         svc->name = orr_strdup (name);
-        svc->requests = zlist_new ();
         svc->waiting = zlist_new ();
         zhashx_insert (self->services, name, svc);
     }
     return svc;
 }
 
+/* [route] ["ORW1"] [cmd], and for a REQUEST [client] [request-id] [principal] [body]. */
 static void
-s_worker_send (broker_t *self, worker_t *worker, int cmd, request_t *req)
+s_worker_send (broker_t *self, const void *route, size_t route_len, int cmd, request_t *req)
 {
-    zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, &(zframe_t *) { zframe_dup (worker->address) });
-    zmsg_addstr (msg, ORR_BUS_WORKER);
+    void *router = self->router_h;
     unsigned char c = (unsigned char) cmd;
-    zmsg_addmem (msg, &c, 1);
+    zmq_send (router, route, route_len, ZMQ_SNDMORE);
+    zmq_send (router, ORR_BUS_WORKER, strlen (ORR_BUS_WORKER), ZMQ_SNDMORE);
+    zmq_send (router, &c, 1, req ? ZMQ_SNDMORE : 0);
     if (req) {
-        zmsg_append (msg, &(zframe_t *) { zframe_dup (req->client) });
-        zmsg_addstr (msg, req->request_id);
-        zmsg_addstr (msg, req->principal);
-        zmsg_append (msg, &(zframe_t *) { zframe_dup (req->body) });
+        const char *principal = req->principal ? req->principal : ORR_BUS_ANONYMOUS;
+        zmq_send (router, req->client, req->client_len, ZMQ_SNDMORE);
+        zmq_send (router, req->request_id, strlen (req->request_id), ZMQ_SNDMORE);
+        zmq_send (router, principal, strlen (principal), ZMQ_SNDMORE);
+        /* the request keeps its body until answered: send a copy (refcounted, not copied) */
+        zmq_msg_t body;
+        zmq_msg_init (&body);
+        zmq_msg_copy (&body, &req->body);
+        zmq_msg_send (&body, router, 0);
+        zmq_msg_close (&body);
     }
-    zmsg_send (&msg, self->router);
 }
 
 /* Drops expired requests, then gives queued requests to workers with free credit. */
@@ -175,23 +264,22 @@ static void
 s_service_dispatch (broker_t *self, service_t *svc)
 {
     int64_t now = orr_mono_ms ();
-    request_t *req = zlist_first (svc->requests);
-    while (req && req->expires_ms <= now) {
-        zlist_pop (svc->requests);
+    request_t *req;
+    while ((req = svc->requests.head) && req->expires_ms <= now) {
+        s_list_remove (&svc->requests, req);
         char reason[160];
         snprintf (reason, sizeof reason, "no worker of service '%s' took the request within %d ms",
                   svc->name, self->opts.request_ttl_ms);
-        s_send_client_error (self, req, reason);
+        s_send_client_error (self, req->client, req->client_len, svc->name, req->request_id, reason);
         s_request_destroy (&req);
-        req = zlist_first (svc->requests);
     }
-    while (zlist_size (svc->requests) && zlist_size (svc->waiting)) {
+    while (svc->requests.size && zlist_size (svc->waiting)) {
         worker_t *worker = zlist_pop (svc->waiting);
         worker->in_waiting = false;
-        req = zlist_pop (svc->requests);
-        s_worker_send (self, worker, ORR_BUS_W_REQUEST, req);
-        zlist_append (worker->held, req);
-        if ((int) zlist_size (worker->held) < worker->credit) {
+        req = s_list_pop (&svc->requests);
+        s_worker_send (self, worker->address, worker->address_len, ORR_BUS_W_REQUEST, req);
+        s_list_append (&worker->held, req);
+        if ((int) worker->held.size < worker->credit) {
             zlist_append (svc->waiting, worker);
             worker->in_waiting = true;
         }
@@ -206,11 +294,7 @@ s_worker_free (void **item)
     worker_t *worker = *item;
     if (!worker)
         return;
-    request_t *req;
-    while ((req = zlist_pop (worker->held)))
-        s_request_destroy (&req);
-    zlist_destroy (&worker->held);
-    zframe_destroy (&worker->address);
+    s_request_list_clear (&worker->held);
     free (worker->principal);
     free (worker->key);
     free (worker);
@@ -221,7 +305,7 @@ static void
 s_worker_delete (broker_t *self, worker_t *worker, bool send_disconnect)
 {
     if (send_disconnect)
-        s_worker_send (self, worker, ORR_BUS_W_DISCONNECT, NULL);
+        s_worker_send (self, worker->address, worker->address_len, ORR_BUS_W_DISCONNECT, NULL);
     service_t *svc = worker->service;
     if (svc) {
         if (worker->in_waiting)
@@ -229,9 +313,9 @@ s_worker_delete (broker_t *self, worker_t *worker, bool send_disconnect)
         svc->workers--;
         /* What it held goes back first in line: its clients have waited longest. */
         request_t *req;
-        while ((req = zlist_tail (worker->held))) {
-            zlist_remove (worker->held, req);
-            zlist_push (svc->requests, req);
+        while ((req = worker->held.tail)) {
+            s_list_remove (&worker->held, req);
+            s_list_push (&svc->requests, req);
             self->stats.requeued++;
         }
     }
@@ -251,7 +335,7 @@ s_purge_workers (broker_t *self)
     worker_t *w;
     while ((w = zlist_pop (dead))) {
         orr_warn ("worker %s of service %s stopped heartbeating; %zu held requests requeued", w->key,
-                  w->service ? w->service->name : "-", zlist_size (w->held));
+                  w->service ? w->service->name : "-", w->held.size);
         self->stats.workers_purged++;
         s_worker_delete (self, w, false);
     }
@@ -261,12 +345,11 @@ s_purge_workers (broker_t *self)
 /* ---------------------------------------------------------------- validation */
 
 static bool
-s_printable (zframe_t *f, size_t max, bool allow_empty)
+s_printable (const void *data, size_t n, size_t max)
 {
-    size_t n = zframe_size (f);
-    if ((n == 0 && !allow_empty) || n > max)
+    if (n == 0 || n > max)
         return false;
-    const unsigned char *p = zframe_data (f);
+    const unsigned char *p = data;
     for (size_t i = 0; i < n; i++)
         if (p[i] <= 0x20 || p[i] >= 0x7f)
             return false;
@@ -274,133 +357,167 @@ s_printable (zframe_t *f, size_t max, bool allow_empty)
 }
 
 static bool
-s_frame_is (zframe_t *f, const char *s)
+s_part_printable (zmq_msg_t *part, size_t max)
 {
-    size_t n = strlen (s);
-    return zframe_size (f) == n && memcmp (zframe_data (f), s, n) == 0;
+    return s_printable (zmq_msg_data (part), zmq_msg_size (part), max);
+}
+
+static bool
+s_mem_is (const void *data, size_t n, const char *s)
+{
+    return n == strlen (s) && memcmp (data, s, n) == 0;
 }
 
 static int
-s_frame_cmd (zframe_t *f)
+s_part_cmd (zmq_msg_t *part)
 {
-    return zframe_size (f) == 1 ? *(unsigned char *) zframe_data (f) : -1;
+    return zmq_msg_size (part) == 1 ? *(unsigned char *) zmq_msg_data (part) : -1;
 }
 
-static char *
-s_principal_of (broker_t *self, zframe_t *f)
+/* A part that passed s_part_printable (so no NUL, at most max bytes) as a C string in
+ * out, which has room for max + 1. */
+static void
+s_part_str (zmq_msg_t *part, char *out)
 {
-    const char *p = self->opts.curve ? zframe_meta (f, "User-Id") : NULL;
-    return orr_strdup (p && *p ? p : ORR_BUS_ANONYMOUS);
+    size_t n = zmq_msg_size (part);
+    memcpy (out, zmq_msg_data (part), n);
+    out[n] = '\0';
+}
+
+/* What the peer proved to be (CURVE), or NULL for ORR_BUS_ANONYMOUS. Points into the
+ * part's metadata: copy it to keep it. */
+static const char *
+s_principal_of (broker_t *self, zmq_msg_t *part)
+{
+    const char *p = self->opts.curve ? zmq_msg_gets (part, "User-Id") : NULL;
+    return p && *p ? p : NULL;
+}
+
+/* The routing id in hex, as zframe_strhex writes it; out has room for 2 * n + 1. */
+static void
+s_hex (const unsigned char *data, size_t n, char *out)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * n] = '\0';
 }
 
 /* ---------------------------------------------------------------- clients */
 
+/* part: [route] ["ORC1"] [cmd] [service] [request-id] [body]; the caller closes them. */
 static void
-s_client_request (broker_t *self, zframe_t *sender, zmsg_t *msg)
+s_client_request (broker_t *self, zmq_msg_t *part, int nparts)
 {
-    /* remaining: [cmd][service][request-id][body] */
-    if (zmsg_size (msg) != 4) {
+    if (nparts != 6) {
         self->stats.malformed++;
         return;
     }
-    zframe_t *cmd = zmsg_pop (msg), *service = zmsg_pop (msg), *rid = zmsg_pop (msg), *body = zmsg_pop (msg);
-    if (s_frame_cmd (cmd) != ORR_BUS_C_REQUEST || !s_printable (service, ORR_BUS_SERVICE_MAX, false)
-        || !s_printable (rid, ORR_BUS_REQUEST_ID_MAX, false)) {
+    zmq_msg_t *sender = &part[0], *cmd = &part[2], *service = &part[3], *rid = &part[4], *body = &part[5];
+    if (s_part_cmd (cmd) != ORR_BUS_C_REQUEST || !s_part_printable (service, ORR_BUS_SERVICE_MAX)
+        || !s_part_printable (rid, ORR_BUS_REQUEST_ID_MAX) || zmq_msg_size (sender) > BROKER_ROUTE_MAX) {
         self->stats.malformed++;
-        goto done;
+        return;
     }
     self->stats.requests++;
-    request_t *req = orr_zalloc (sizeof *req);
-    req->client = zframe_dup (sender);
-    req->service = zframe_strdup (service);
-    req->request_id = zframe_strdup (rid);
-    req->principal = s_principal_of (self, cmd);
-    req->body = body;
-    body = NULL;
-    req->expires_ms = orr_mono_ms () + self->opts.request_ttl_ms;
+    char name[ORR_BUS_SERVICE_MAX + 1], request_id[ORR_BUS_REQUEST_ID_MAX + 1];
+    s_part_str (service, name);
+    s_part_str (rid, request_id);
+    const void *client = zmq_msg_data (sender);
+    size_t client_len = zmq_msg_size (sender);
 
-    if (strcmp (req->service, "mmi.service") == 0) {
+    if (strcmp (name, "mmi.service") == 0) {
         /* Majordomo's service discovery: 200 if the named service has a worker. */
-        char *name = zframe_strdup (req->body);
-        service_t *svc = zhashx_lookup (self->services, name);
+        char *wanted = orr_strndup (zmq_msg_data (body), zmq_msg_size (body));
+        service_t *svc = zhashx_lookup (self->services, wanted);
         const char *answer = svc && svc->workers ? "200" : "404";
-        s_send_client (self, req->client, ORR_BUS_C_REPLY, req->service, req->request_id, answer, 3);
-        free (name);
-        s_request_destroy (&req);
-        goto done;
+        s_send_client (self, client, client_len, ORR_BUS_C_REPLY, name, request_id, answer, 3);
+        free (wanted);
+        return;
     }
-    service_t *svc = zhashx_lookup (self->services, req->service);
+    service_t *svc = zhashx_lookup (self->services, name);
     if (!svc && zhashx_size (self->services) >= BROKER_SERVICES_MAX) {
-        s_send_client_error (self, req, "too many services known to the broker");
-        s_request_destroy (&req);
-        goto done;
+        s_send_client_error (self, client, client_len, name, request_id, "too many services known to the broker");
+        return;
     }
-    svc = s_service_require (self, req->service);
-    if (zlist_size (svc->requests) >= self->opts.queue_max) {
+    if (!svc)
+        svc = s_service_require (self, name);
+    if (svc->requests.size >= self->opts.queue_max) {
         char reason[160];
         snprintf (reason, sizeof reason, "service '%s' is busy: %zu requests queued", svc->name, self->opts.queue_max);
-        s_send_client_error (self, req, reason);
-        s_request_destroy (&req);
-        goto done;
+        s_send_client_error (self, client, client_len, name, request_id, reason);
+        return;
     }
-    zlist_append (svc->requests, req);
+    request_t *req = orr_zalloc (sizeof *req);
+    const char *principal = s_principal_of (self, cmd);
+    req->principal = principal ? orr_strdup (principal) : NULL;
+    zmq_msg_init (&req->body);
+    zmq_msg_move (&req->body, body);
+    req->expires_ms = orr_mono_ms () + self->opts.request_ttl_ms;
+    req->client_len = client_len;
+    memcpy (req->client, client, client_len);
+    memcpy (req->request_id, request_id, sizeof request_id);
+    s_list_append (&svc->requests, req);
     s_service_dispatch (self, svc);
-done:
-    zframe_destroy (&cmd);
-    zframe_destroy (&service);
-    zframe_destroy (&rid);
-    zframe_destroy (&body);
 }
 
 /* ---------------------------------------------------------------- workers' messages */
 
+/* part: [route] ["ORW1"] [cmd] ...; the caller closes them. */
 static void
-s_worker_message (broker_t *self, zframe_t *sender, zmsg_t *msg)
+s_worker_message (broker_t *self, zmq_msg_t *part, int nparts)
 {
-    zframe_t *cmdf = zmsg_first (msg);
-    int cmd = cmdf ? s_frame_cmd (cmdf) : -1;
-    if (zframe_size (sender) == 0 || zframe_size (sender) > 255) {
+    zmq_msg_t *sender = &part[0];
+    zmq_msg_t *cmdf = nparts > 2 ? &part[2] : NULL;   /* its metadata names the principal */
+    int cmd = cmdf ? s_part_cmd (cmdf) : -1;
+    int nrest = nparts - 2;                           /* the command frame and what follows */
+    const unsigned char *route = zmq_msg_data (sender);
+    size_t route_len = zmq_msg_size (sender);
+    if (route_len == 0 || route_len > BROKER_ROUTE_MAX) {
         self->stats.malformed++;
         return;
     }
-    char *key = zframe_strhex (sender);
+    char key[2 * BROKER_ROUTE_MAX + 1];
+    s_hex (route, route_len, key);
     worker_t *worker = zhashx_lookup (self->workers, key);
 
-    if (cmd == ORR_BUS_W_READY && (zmsg_size (msg) == 2 || zmsg_size (msg) == 3)) {
-        zframe_t *svcf = zmsg_next (msg);
-        zframe_t *creditf = zmsg_next (msg);
+    if (cmd == ORR_BUS_W_READY && (nrest == 2 || nrest == 3)) {
+        zmq_msg_t *svcf = &part[3];
+        zmq_msg_t *creditf = nrest == 3 ? &part[4] : NULL;
         long credit = 1;
         if (creditf) {
-            char *s = zframe_strdup (creditf);
+            char *s = orr_strndup (zmq_msg_data (creditf), zmq_msg_size (creditf));
             if (orr_parse_long (s, &credit) != 0 || credit < 1)
                 credit = -1;
             free (s);
         }
-        if (!s_printable (svcf, ORR_BUS_SERVICE_MAX, false) || credit < 1 || worker) {
+        if (!s_part_printable (svcf, ORR_BUS_SERVICE_MAX) || credit < 1 || worker) {
             /* malformed, or a second READY: the peer is confused; make it start over */
             self->stats.malformed++;
             if (worker)
                 s_worker_delete (self, worker, true);
-            goto done;
+            return;
         }
-        char *principal = s_principal_of (self, cmdf);
+        const char *proved = s_principal_of (self, cmdf);
+        char *principal = orr_strdup (proved ? proved : ORR_BUS_ANONYMOUS);
         if (self->opts.curve && strncmp (principal, "service:", 8) != 0) {
             orr_warn ("refused worker registration from principal '%s' (only service:* may serve)", principal);
             free (principal);
-            worker_t tmp = { .address = sender };
-            s_worker_send (self, &tmp, ORR_BUS_W_DISCONNECT, NULL);
-            goto done;
+            s_worker_send (self, route, route_len, ORR_BUS_W_DISCONNECT, NULL);
+            return;
         }
         worker = orr_zalloc (sizeof *worker);
         worker->key = orr_strdup (key);
-        worker->address = zframe_dup (sender);
+        memcpy (worker->address, route, route_len);
+        worker->address_len = route_len;
         worker->principal = principal;
         worker->credit = credit > BROKER_CREDIT_MAX ? BROKER_CREDIT_MAX : (int) credit;
-        worker->held = zlist_new ();
         worker->expires_ms = orr_mono_ms () + (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
-        char *name = zframe_strdup (svcf);
+        char name[ORR_BUS_SERVICE_MAX + 1];
+        s_part_str (svcf, name);
         worker->service = s_service_require (self, name);
-        free (name);
         zhashx_insert (self->workers, key, worker);
         worker->service->workers++;
         zlist_append (worker->service->waiting, worker);
@@ -408,22 +525,24 @@ s_worker_message (broker_t *self, zframe_t *sender, zmsg_t *msg)
         orr_info ("worker %s registered for service %s (credit %d, principal %s)", key, worker->service->name,
                   worker->credit, worker->principal);
         s_service_dispatch (self, worker->service);
-        goto done;
+        return;
     }
-    if (cmd == ORR_BUS_W_REPLY && zmsg_size (msg) == 4) {
-        /* the cursor is on the command frame (zmsg_first above) */
-        zframe_t *client = zmsg_next (msg), *rid = zmsg_next (msg), *body = zmsg_next (msg);
-        if (zframe_size (client) == 0 || zframe_size (client) > 255 || !s_printable (rid, ORR_BUS_REQUEST_ID_MAX, false)) {
+    if (cmd == ORR_BUS_W_REPLY && nrest == 4) {
+        zmq_msg_t *client = &part[3], *rid = &part[4], *body = &part[5];
+        size_t client_len = zmq_msg_size (client);
+        if (client_len == 0 || client_len > BROKER_ROUTE_MAX || !s_part_printable (rid, ORR_BUS_REQUEST_ID_MAX)) {
             self->stats.malformed++;
-            goto done;
+            return;
         }
-        char *request_id = zframe_strdup (rid);
+        char request_id[ORR_BUS_REQUEST_ID_MAX + 1];
+        s_part_str (rid, request_id);
         const char *service_name = "";
         if (worker) {
             worker->expires_ms = orr_mono_ms () + (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
-            for (request_t *r = zlist_first (worker->held); r; r = zlist_next (worker->held))
-                if (strcmp (r->request_id, request_id) == 0 && zframe_eq (r->client, client)) {
-                    zlist_remove (worker->held, r);
+            for (request_t *r = worker->held.head; r; r = r->next)
+                if (strcmp (r->request_id, request_id) == 0 && r->client_len == client_len
+                    && memcmp (r->client, zmq_msg_data (client), client_len) == 0) {
+                    s_list_remove (&worker->held, r);
                     s_request_destroy (&r);
                     break;
                 }
@@ -432,62 +551,69 @@ s_worker_message (broker_t *self, zframe_t *sender, zmsg_t *msg)
         /* The reply is valid even from a worker we no longer know (we restarted, or
          * purged it too early): deliver it; the client matches it by id. */
         self->stats.replies++;
-        s_send_client (self, client, ORR_BUS_C_REPLY, service_name, request_id, zframe_data (body), zframe_size (body));
-        free (request_id);
-        if (!worker) {
-            worker_t tmp = { .address = sender };
-            s_worker_send (self, &tmp, ORR_BUS_W_DISCONNECT, NULL);
-        }
+        s_send_client_head (self, zmq_msg_data (client), client_len, ORR_BUS_C_REPLY, service_name, request_id);
+        zmq_msg_send (body, self->router_h, 0);   /* hands the body over as received */
+        if (!worker)
+            s_worker_send (self, route, route_len, ORR_BUS_W_DISCONNECT, NULL);
         else {
-            if (!worker->in_waiting && (int) zlist_size (worker->held) < worker->credit) {
+            if (!worker->in_waiting && (int) worker->held.size < worker->credit) {
                 zlist_append (worker->service->waiting, worker);
                 worker->in_waiting = true;
             }
             s_service_dispatch (self, worker->service);
         }
-        goto done;
+        return;
     }
-    if (cmd == ORR_BUS_W_HEARTBEAT && zmsg_size (msg) == 1) {
+    if (cmd == ORR_BUS_W_HEARTBEAT && nrest == 1) {
         if (worker)
             worker->expires_ms = orr_mono_ms () + (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
         else {
             /* We do not know it (we restarted): tell it to register again. */
-            worker_t tmp = { .address = sender };
-            s_worker_send (self, &tmp, ORR_BUS_W_DISCONNECT, NULL);
+            s_worker_send (self, route, route_len, ORR_BUS_W_DISCONNECT, NULL);
         }
-        goto done;
+        return;
     }
-    if (cmd == ORR_BUS_W_DISCONNECT && zmsg_size (msg) == 1) {
+    if (cmd == ORR_BUS_W_DISCONNECT && nrest == 1) {
         if (worker)
             s_worker_delete (self, worker, false);
-        goto done;
+        return;
     }
     self->stats.malformed++;
-done:
-    free (key);
 }
 
+/* One message from the ROUTER; false when there was none. */
 static bool
 s_router_input (broker_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->router);
-    if (!msg)
-        return false;
-    zframe_t *sender = zmsg_pop (msg);
-    zframe_t *header = zmsg_pop (msg);
-    if (!sender || !header)
-        self->stats.malformed++;
-    else if (s_frame_is (header, ORR_BUS_CLIENT))
-        s_client_request (self, sender, msg);
-    else if (s_frame_is (header, ORR_BUS_WORKER)) {
-        /* keep the command frame first: its metadata names the principal */
-        s_worker_message (self, sender, msg);
+    zmq_msg_t part[BROKER_PARTS_MAX];
+    int nparts = 0;
+    bool more = true;
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_t *m = nparts < BROKER_PARTS_MAX ? &part[nparts] : &extra;
+        zmq_msg_init (m);
+        if (zmq_msg_recv (m, self->router_h, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (m);
+            if (nparts == 0)
+                return false;
+            break;   /* cannot happen: the parts of a message arrive together */
+        }
+        more = zmq_msg_more (m);
+        if (m == &extra)
+            zmq_msg_close (m);
+        nparts++;
     }
+    int kept = nparts < BROKER_PARTS_MAX ? nparts : BROKER_PARTS_MAX;
+    if (nparts < 2 || nparts > BROKER_PARTS_MAX)
+        self->stats.malformed++;
+    else if (s_mem_is (zmq_msg_data (&part[1]), zmq_msg_size (&part[1]), ORR_BUS_CLIENT))
+        s_client_request (self, part, nparts);
+    else if (s_mem_is (zmq_msg_data (&part[1]), zmq_msg_size (&part[1]), ORR_BUS_WORKER))
+        s_worker_message (self, part, nparts);
     else
         self->stats.malformed++;
-    zframe_destroy (&sender);
-    zframe_destroy (&header);
-    zmsg_destroy (&msg);
+    for (int i = 0; i < kept; i++)
+        zmq_msg_close (&part[i]);
     return true;
 }
 
@@ -501,13 +627,14 @@ s_event_input (broker_t *self)
         return false;
     self->stats.events_in++;
     zframe_t *topic = zmsg_first (msg);
-    if (zmsg_size (msg) != 2 || !s_printable (topic, ORR_BUS_TOPIC_MAX, false)
-        || s_frame_is (topic, ORR_BUS_TICK_TOPIC)) {
+    if (zmsg_size (msg) != 2 || !s_printable (zframe_data (topic), zframe_size (topic), ORR_BUS_TOPIC_MAX)
+        || s_mem_is (zframe_data (topic), zframe_size (topic), ORR_BUS_TICK_TOPIC)) {
         self->stats.events_refused++;
         zmsg_destroy (&msg);
         return true;
     }
-    char *principal = s_principal_of (self, topic);
+    const char *proved = self->opts.curve ? zframe_meta (topic, "User-Id") : NULL;
+    const char *principal = proved && *proved ? proved : ORR_BUS_ANONYMOUS;
     zframe_t *body = zmsg_last (msg);
     zmsg_t *out = zmsg_new ();
     zmsg_append (out, &(zframe_t *) { zframe_dup (topic) });
@@ -516,7 +643,6 @@ s_event_input (broker_t *self)
     if (zmsg_send (&out, self->xpub) == 0)
         self->stats.events_out++;
     zmsg_destroy (&out);
-    free (principal);
     zmsg_destroy (&msg);
     return true;
 }
@@ -546,7 +672,7 @@ static void
 s_heartbeat (broker_t *self)
 {
     for (worker_t *w = zhashx_first (self->workers); w; w = zhashx_next (self->workers))
-        s_worker_send (self, w, ORR_BUS_W_HEARTBEAT, NULL);
+        s_worker_send (self, w->address, w->address_len, ORR_BUS_W_HEARTBEAT, NULL);
     s_publish_tick (self);
 }
 
@@ -610,6 +736,7 @@ broker_new (const broker_opts_t *opts)
     zcert_destroy (&cert);
     if (!self->router || !self->xsub || !self->xpub)
         goto fail;
+    self->router_h = zsock_resolve (self->router);
     /* subscribe upstream to everything; each subscriber's filter applies at XPUB */
     unsigned char all = 1;
     zmq_send (zsock_resolve (self->xsub), &all, 1, 0);
@@ -684,7 +811,7 @@ broker_run (broker_t *self, volatile int *stop)
             zlist_t *idle = zlist_new ();
             for (service_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services)) {
                 s_service_dispatch (self, svc);
-                if (svc->workers == 0 && zlist_size (svc->requests) == 0)
+                if (svc->workers == 0 && svc->requests.size == 0)
                     zlist_append (idle, svc->name);
             }
             char *name;
