@@ -11,24 +11,13 @@
 #include <openssl/hmac.h>
 #include <string.h>
 
-static void
-s_hex (const unsigned char *bytes, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void
 orr_sha256_hex (const void *data, size_t len, char *out)
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_Digest (data, len, md, &mdlen, EVP_sha256 (), NULL);
-    s_hex (md, 32, out);
+    orr_hex_encode (md, 32, out);
 }
 
 void
@@ -37,7 +26,7 @@ orr_hmac_sha256_hex (const char *key, const void *data, size_t len, char *out)
     unsigned char md[32];
     unsigned int mdlen = 0;
     HMAC (EVP_sha256 (), key, (int) strlen (key), data, len, md, &mdlen);
-    s_hex (md, 32, out);
+    orr_hex_encode (md, 32, out);
 }
 
 bool

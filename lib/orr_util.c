@@ -122,10 +122,21 @@ orr_sleep_ms (int ms)
 }
 
 void
+orr_hex_encode (const void *data, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void
 orr_random_hex (char *out, size_t nbytes)
 {
     unsigned char buf[256];
-    static const char hex[] = "0123456789abcdef";
     while (nbytes > 0) {
         size_t n = nbytes < sizeof buf ? nbytes : sizeof buf;
         size_t got = 0;
@@ -136,10 +147,8 @@ orr_random_hex (char *out, size_t nbytes)
             if (r > 0)
                 got += (size_t) r;
         }
-        for (size_t i = 0; i < n; i++) {
-            *out++ = hex[buf[i] >> 4];
-            *out++ = hex[buf[i] & 15];
-        }
+        orr_hex_encode (buf, n, out);
+        out += 2 * n;
         nbytes -= n;
     }
     *out = '\0';

@@ -28,6 +28,8 @@ int64_t orr_now_us (void);
 int64_t orr_mono_ms (void);
 void orr_sleep_ms (int ms);
 
+/* n bytes as 2*n lowercase hex chars + NUL into out (>= 2*n + 1 bytes). */
+void orr_hex_encode (const void *data, size_t n, char *out);
 /* Fills `out` with 2*nbytes lowercase hex chars + NUL from the kernel's CSPRNG. */
 void orr_random_hex (char *out, size_t nbytes);
 

@@ -393,18 +393,6 @@ s_principal_of (broker_t *self, zmq_msg_t *part)
     return p && *p ? p : NULL;
 }
 
-/* The routing id in hex, as zframe_strhex writes it; out has room for 2 * n + 1. */
-static void
-s_hex (const unsigned char *data, size_t n, char *out)
-{
-    static const char digits[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* ---------------------------------------------------------------- clients */
 
 /* part: [route] ["ORC1"] [cmd] [service] [request-id] [body]; the caller closes them. */
@@ -480,7 +468,7 @@ s_worker_message (broker_t *self, zmq_msg_t *part, int nparts)
         return;
     }
     char key[2 * BROKER_ROUTE_MAX + 1];
-    s_hex (route, route_len, key);
+    orr_hex_encode (route, route_len, key);
     worker_t *worker = zhashx_lookup (self->workers, key);
 
     if (cmd == ORR_BUS_W_READY && (nrest == 2 || nrest == 3)) {

@@ -213,6 +213,6 @@ gw_api_token_delete (gw_t *gw, const gw_request_t *req, gw_caller_t *caller, cha
     int st = gw_call_auth (gw, "token.delete", &m.base, NULL, NULL, msg, sizeof msg);
     if (st != 200)
         return gw_reply_error (req, (unsigned) st, msg);
-    gw_forget_cached (gw);   /* this replica at once; the others on the event */
+    gw_cache_flush (gw->cache);   /* this replica at once; the others on the event (gw_route drops replies) */
     return gw_reply (req, 204, NULL, "", 0);
 }

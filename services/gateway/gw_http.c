@@ -85,6 +85,32 @@ gw_request_capture (const gw_request_t *req, gw_reply_capture_t *capture)
         state->capture = capture;
 }
 
+/* Adds the headers every answer has and queues it; takes resp. */
+static enum MHD_Result
+s_queue (const gw_request_t *req, unsigned status, struct MHD_Response *resp, const char *content_type,
+         const char *const *headers)
+{
+    if (!resp)
+        return MHD_NO;
+    s_add_common_headers (resp, strncmp (req->path, "/hub/api", 8) == 0);
+    if (content_type)
+        MHD_add_response_header (resp, "Content-Type", content_type);
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header (resp, headers[i], headers[i + 1]);
+    enum MHD_Result rc = MHD_queue_response (req->conn, status, resp);
+    MHD_destroy_response (resp);
+    return rc;
+}
+
+enum MHD_Result
+gw_reply_take (const gw_request_t *req, unsigned status, const char *content_type, char *body, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer (len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        free (body);
+    return s_queue (req, status, resp, content_type, NULL);
+}
+
 enum MHD_Result
 gw_reply_with (const gw_request_t *req, unsigned status, const char *content_type, const char *body, size_t len,
                const char *const *headers)
@@ -97,16 +123,7 @@ gw_reply_with (const gw_request_t *req, unsigned status, const char *content_typ
         state->capture->len = len;
     }
     struct MHD_Response *resp = MHD_create_response_from_buffer (len, (void *) body, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    s_add_common_headers (resp, strncmp (req->path, "/hub/api", 8) == 0);
-    if (content_type)
-        MHD_add_response_header (resp, "Content-Type", content_type);
-    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
-        MHD_add_response_header (resp, headers[i], headers[i + 1]);
-    enum MHD_Result rc = MHD_queue_response (req->conn, status, resp);
-    MHD_destroy_response (resp);
-    return rc;
+    return s_queue (req, status, resp, content_type, headers);
 }
 
 enum MHD_Result

@@ -81,6 +81,10 @@ gw_http_t *gw_http_new (const gw_http_opts_t *opts, gw_route_fn *route, void *ct
 void gw_http_destroy (gw_http_t **self_p);
 
 enum MHD_Result gw_reply (const gw_request_t *req, unsigned status, const char *content_type, const char *body, size_t len);
+/* gw_reply for a body the caller allocated (malloc): MHD sends it without a copy and
+ * frees it. */
+enum MHD_Result gw_reply_take (const gw_request_t *req, unsigned status, const char *content_type, char *body,
+                               size_t len);
 enum MHD_Result gw_reply_json (const gw_request_t *req, unsigned status, const char *json_text);
 enum MHD_Result gw_reply_error (const gw_request_t *req, unsigned status, const char *message);
 /* As gw_reply, plus extra headers given as name, value, name, value, ..., NULL. A name

@@ -22,7 +22,8 @@ gw_reply_cache_t *gw_reply_cache_new (long ttl_ms, size_t max_bytes);
 void gw_reply_cache_destroy (gw_reply_cache_t **self_p);
 bool gw_reply_cache_enabled (const gw_reply_cache_t *self);
 
-/* A fresh copy of the body stored under key (caller frees), or NULL. */
+/* A fresh copy of the body stored under key (malloc'd: caller frees, or hands it to
+ * gw_reply_take), or NULL. */
 char *gw_reply_cache_get (gw_reply_cache_t *self, const char *key, size_t *len);
 /* The generation to pass to put: read it before reading what the answer is made of. */
 uint64_t gw_reply_cache_generation (gw_reply_cache_t *self);

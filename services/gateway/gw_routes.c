@@ -204,7 +204,7 @@ s_route_cached (gw_t *gw, const gw_request_t *req, gw_handler_fn *fn, gw_caller_
     size_t len = 0;
     char *body = gw_reply_cache_get (gw->replies, key, &len);
     if (body)
-        rc = gw_reply (req, 200, "application/json", body, len);
+        rc = gw_reply_take (req, 200, "application/json", body, len);
     else {
         uint64_t generation = gw_reply_cache_generation (gw->replies);
         gw_reply_capture_t capture = { 0 };
@@ -215,7 +215,6 @@ s_route_cached (gw_t *gw, const gw_request_t *req, gw_handler_fn *fn, gw_caller_
             gw_reply_cache_put (gw->replies, key, generation, capture.body, capture.len);
         free (capture.body);
     }
-    free (body);
     free (key);
     return rc;
 }
